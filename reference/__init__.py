@@ -19,3 +19,8 @@ __all__ = [
     "conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d", "pool2d_backward",
     "conv_out_size", "deconv_out_size", "pool_out_size", "extent",
 ]
+
+from .layers import LAYER_TYPES, Layer, create_layer  # noqa: E402
+from .net import Net  # noqa: E402
+
+__all__ += ["Net", "Layer", "LAYER_TYPES", "create_layer"]

@@ -1,0 +1,61 @@
+"""Regression losses: EuclideanLoss (Caffe) and L1Loss (econv, for the paper's age estimation).
+
+- EuclideanLoss: ``loss = sum((a - b)^2) / (2 N)`` with N = ``a.shape[0]``;
+  ``da = w * (a - b) / N``, ``db = -da`` (w = the top's loss weight).  Example: a = [[1, 2]],
+  b = [[0, 0]] -> loss = 2.5.
+- L1Loss: ``loss = sum|a - b| / N``; ``da = w * sign(a - b) / N`` (sign(0) = 0), ``db = -da``.
+  Example: a = [[1, -2]], b = [[0, 0]] -> loss = 3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer, register
+
+
+class _PairLoss(Layer):
+    n_bottom = (2, 2)
+    is_loss = True
+
+    def reshape(self, shapes):
+        a, b = shapes
+        if int(np.prod(a)) != int(np.prod(b)) or (len(a) and len(b) and a[0] != b[0]):
+            raise self.error(f"both inputs need the same count and batch size, got {a} and {b}")
+        return [()]
+
+    def _diff(self, bottoms):
+        a, b = bottoms
+        return a - b.reshape(a.shape), max(1, a.shape[0] if a.ndim else 1)
+
+    def _grad(self, g, top_diffs, n, dtype):
+        da = (g * (np.asarray(top_diffs[0]).reshape(()) / n)).astype(dtype)
+        return [da, -da]
+
+
+@register
+class EuclideanLoss(_PairLoss):
+    type = "EuclideanLoss"
+
+    def run_forward(self, bottoms):
+        d, n = self._diff(bottoms)
+        return [np.asarray(np.sum(d * d) / (2 * n), dtype=d.dtype)]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        d, n = self._diff(bottoms)
+        da, db = self._grad(d, top_diffs, n, d.dtype)
+        return [da, db.reshape(bottoms[1].shape)]
+
+
+@register
+class L1Loss(_PairLoss):
+    type = "L1Loss"
+
+    def run_forward(self, bottoms):
+        d, n = self._diff(bottoms)
+        return [np.asarray(np.sum(np.abs(d)) / n, dtype=d.dtype)]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        d, n = self._diff(bottoms)
+        da, db = self._grad(np.sign(d), top_diffs, n, d.dtype)
+        return [da, db.reshape(bottoms[1].shape)]

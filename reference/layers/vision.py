@@ -1,0 +1,168 @@
+"""Convolution, Deconvolution and Pooling layers: Caffe's parameters on top of the reference ops.
+
+The mathematics lives in :mod:`reference.conv`, :mod:`reference.deconv` and :mod:`reference.pool`;
+these classes read Caffe's parameters, own the weight blobs and call ``self.ops`` (the Net's backend:
+the reference itself, or a Numba backend with the same six functions).
+
+eConv is a Convolution with ``dilation`` (= est).  ePool is a Pooling layer with the econv extension
+fields ``est`` and ``pad_end`` in ``pooling_param`` (BVLC Caffe has no such fields).
+"""
+
+from __future__ import annotations
+
+from ..conv import conv_geometry
+from ..deconv import deconv_geometry
+from ..pool import pool_geometry
+from .base import Layer, register
+
+
+class _ConvBase(Layer):
+    n_bottom = (1, None)
+    n_top = (1, None)
+
+    def configure(self):
+        if len(self.bottom_names) != len(self.top_names):
+            raise self.error(f"needs one top per bottom, got {len(self.bottom_names)} bottoms and "
+                             f"{len(self.top_names)} tops")
+        p = self.param("convolution_param")
+        self.num_output = p.int("num_output", minimum=1)
+        self.bias_term = p.bool("bias_term", True)
+        self.kernel = p.conv_spatial("kernel_size", None, 1, hw="kernel")
+        self.stride = p.conv_spatial("stride", 1, 1)
+        self.pad = p.conv_spatial("pad", 0, 0)
+        self.est = p.conv_spatial("dilation", 1, 1)
+        self.group = p.int("group", 1, minimum=1)
+        if p.int("axis", 1) != 1:
+            raise p.error("axis: only axis 1 (NCHW) is supported")
+        if self.num_output % self.group:
+            raise p.error(f"num_output {self.num_output} not divisible by group {self.group}")
+        self.weight_filler = p.sub("weight_filler")
+        self.bias_filler = p.sub("bias_filler")
+
+    def _check_bottoms(self, shapes):
+        for s in shapes:
+            if len(s) != 4:
+                raise self.error(f"input must be 4-D (N, C, H, W), got shape {s}")
+            if s != shapes[0]:
+                raise self.error(f"all bottoms must have the same shape, got {shapes}")
+        if shapes[0][1] % self.group:
+            raise self.error(f"input channels {shapes[0][1]} not divisible by group {self.group}")
+
+    def _ensure_blobs(self, weight_shape):
+        if not self.blobs:
+            self.make_blob(weight_shape, self.weight_filler)
+            if self.bias_term:
+                self.make_blob((self.num_output,), self.bias_filler)
+        self.check_blob_shape(0, weight_shape)
+
+    @property
+    def bias(self):
+        return self.blobs[1] if self.bias_term else None
+
+    def _accumulate(self, dw, db):
+        self.diffs[0] += dw
+        if self.bias_term:
+            self.diffs[1] += db
+
+
+@register
+class Convolution(_ConvBase):
+    """Caffe Convolution (eConv when ``dilation`` > 1): weights (O, C/G, kh, kw), bias (O,)."""
+    type = "Convolution"
+
+    def reshape(self, shapes):
+        self._check_bottoms(shapes)
+        c = shapes[0][1]
+        self._ensure_blobs((self.num_output, c // self.group) + self.kernel)
+        *_, out_hw = conv_geometry(f"layer {self.name!r} (Convolution)", shapes[0],
+                                   self.blobs[0].shape, self.stride, self.pad, self.est, self.group)
+        return [(s[0], self.num_output) + out_hw for s in shapes]
+
+    def run_forward(self, bottoms):
+        return [self.ops.conv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
+                                self.group) for x in bottoms]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        out = []
+        for dy, x in zip(top_diffs, bottoms):
+            dx, dw, db = self.ops.conv2d_backward(dy, x, self.blobs[0], self.stride, self.pad,
+                                                  self.est, self.group, self.bias_term)
+            self._accumulate(dw, db)
+            out.append(dx)
+        return out
+
+
+@register
+class Deconvolution(_ConvBase):
+    """Caffe Deconvolution: weights (C, O/G, kh, kw) -- axis 0 is the input channel --, bias (O,)."""
+    type = "Deconvolution"
+
+    def reshape(self, shapes):
+        self._check_bottoms(shapes)
+        c = shapes[0][1]
+        self._ensure_blobs((c, self.num_output // self.group) + self.kernel)
+        *_, out_hw, _ = deconv_geometry(f"layer {self.name!r} (Deconvolution)", shapes[0],
+                                        self.blobs[0].shape, self.stride, self.pad, self.est,
+                                        self.group)
+        return [(s[0], self.num_output) + out_hw for s in shapes]
+
+    def run_forward(self, bottoms):
+        return [self.ops.deconv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
+                                  self.group) for x in bottoms]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        out = []
+        for dy, x in zip(top_diffs, bottoms):
+            dx, dw, db = self.ops.deconv2d_backward(dy, x, self.blobs[0], self.stride, self.pad,
+                                                    self.est, self.group, self.bias_term)
+            self._accumulate(dw, db)
+            out.append(dx)
+        return out
+
+
+@register
+class Pooling(Layer):
+    """Caffe Pooling (MAX, AVE, global), ePool with the ``est``/``pad_end`` extension fields."""
+    type = "Pooling"
+
+    def configure(self):
+        p = self.param("pooling_param")
+        pool = p.enum("pool", "MAX")
+        if pool == "STOCHASTIC":
+            raise p.error("pool: STOCHASTIC pooling is not supported (Caffe has no CPU version)")
+        self.mode = pool.lower()
+        self.global_pooling = p.bool("global_pooling", False)
+        if self.global_pooling:
+            if p.has("kernel_size") or p.has("kernel_h") or p.has("kernel_w"):
+                raise p.error("kernel_size cannot be given with global_pooling")
+            self.kernel = None
+        else:
+            self.kernel = p.pool_spatial("kernel_size", None, 1, hw="kernel")
+        self.stride = p.pool_spatial("stride", 1, 1)
+        self.pad = p.pool_spatial("pad", 0, 0)
+        if self.global_pooling and (self.pad != (0, 0) or self.stride != (1, 1)):
+            raise p.error("global_pooling needs pad 0 and stride 1")
+        self.round_mode = p.enum("round_mode", "CEIL").lower()
+        self.est = p.conv_spatial("est", 1, 1)
+        self.pad_end = p.conv_spatial("pad_end", 0, 0)
+
+    def _kernel(self, shape):
+        return tuple(shape[2:]) if self.global_pooling else self.kernel
+
+    def reshape(self, shapes):
+        s = shapes[0]
+        if len(s) != 4:
+            raise self.error(f"input must be 4-D (N, C, H, W), got shape {s}")
+        geo = pool_geometry(f"layer {self.name!r} (Pooling)", s, self._kernel(s), self.stride,
+                            self.pad, self.est, self.mode, self.round_mode, self.pad_end)
+        return [s[:2] + geo.out_hw]
+
+    def _args(self, x):
+        return (self._kernel(x.shape), self.stride, self.pad, self.est, self.mode, self.round_mode,
+                self.pad_end)
+
+    def run_forward(self, bottoms):
+        return [self.ops.pool2d(bottoms[0], *self._args(bottoms[0]))]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        return [self.ops.pool2d_backward(top_diffs[0], bottoms[0], *self._args(bottoms[0]))]

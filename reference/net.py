@@ -1,0 +1,239 @@
+"""Net: a DAG of Caffe layers with named blobs, Caffe's in-place rules, fan-out and loss weights.
+
+Built from a list of layer dicts (what ``caffe_import`` reads from a prototxt)::
+
+    net = Net([{"name": "data", "type": "Input", "top": ["data"],
+                "input_param": {"shape": [{"dim": [1, 3, 8, 8]}]}},
+               {"name": "conv1", "type": "Convolution", "bottom": ["data"], "top": ["conv1"],
+                "convolution_param": {"num_output": 4, "kernel_size": 3}},
+               {"name": "relu1", "type": "ReLU", "bottom": ["conv1"], "top": ["conv1"]}])
+    blobs = net.forward(data=x)           # {"data": ..., "conv1": ReLU output (in place)}
+    diffs = net.backward({"conv1": g})    # {"data": ..., "conv1": diff w.r.t. the conv output}
+
+Note [Blob versions].  A blob name may be written several times (in-place layers).  Internally every
+write is a new *version*; a layer reads the latest version of each bottom name.  After ``forward`` a
+name holds its last version (``conv1`` = the ReLU's output), after ``backward`` its diff is that of
+its *first* version (Caffe's in-place backward overwrites the diff down to the producer's output).
+Diffs of every consumer of a version are summed (Caffe's Split layers).
+
+Note [Loss].  A top with a nonzero loss weight (1 for the first top of a ``*Loss`` layer unless
+``loss_weight`` says otherwise) adds ``weight * sum(top)`` to ``net.loss`` and seeds its own diff with
+``weight`` in ``backward``.
+
+Note [Which diffs are computed].  Caffe's rule: a blob needs a diff when it is produced by a layer
+with a learnable parameter (lr_mult != 0) or from a blob that needs one; the Net's inputs need one
+only with ``force_backward``.  Blobs that need no diff come back as zeros.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import create_layer
+from .layers.base import as_list
+from .ops import get_backend
+
+PHASES = {"train": "TRAIN", "test": "TEST", "TRAIN": "TRAIN", "TEST": "TEST", 0: "TRAIN", 1: "TEST"}
+
+
+def _phase(value, where="phase"):
+    if value not in PHASES:
+        raise ValueError(f"{where} must be 'train' or 'test', got {value!r}")
+    return PHASES[value]
+
+
+def rule_matches(rule: dict, phase: str, level: int, stages) -> bool:
+    """Caffe's NetStateRule: every condition the rule states must hold."""
+    if rule.get("phase") is not None and _phase(rule["phase"], "rule phase") != phase:
+        return False
+    if rule.get("min_level") is not None and level < int(rule["min_level"]):
+        return False
+    if rule.get("max_level") is not None and level > int(rule["max_level"]):
+        return False
+    if any(s not in stages for s in as_list(rule.get("stage"))):
+        return False
+    if any(s in stages for s in as_list(rule.get("not_stage"))):
+        return False
+    return True
+
+
+def layer_included(spec: dict, phase: str, level: int = 0, stages=()) -> bool:
+    include, exclude = as_list(spec.get("include")), as_list(spec.get("exclude"))
+    if include and exclude:
+        raise ValueError(f"layer {spec.get('name', '')!r}: give include or exclude rules, not both")
+    if include:
+        return any(rule_matches(r, phase, level, stages) for r in include)
+    return not any(rule_matches(r, phase, level, stages) for r in exclude)
+
+
+class Net:
+    """A Caffe net on NumPy arrays.  See the module docstring."""
+
+    def __init__(self, layers, *, phase="test", dtype=np.float32, backend="numpy", seed=0,
+                 name=None, force_backward=False, level=0, stages=()):
+        self.name = name or ""
+        self.phase = _phase(phase)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.backend = backend
+        self.ops = get_backend(backend)
+        self.force_backward = bool(force_backward)
+        self.rng = np.random.default_rng(seed)
+        self.layers = []
+        self._versions = []          # version id -> blob name
+        self._bottom_ids, self._top_ids = [], []
+        latest = {}
+        specs = [s for s in as_list(layers) if layer_included(s, self.phase, level, stages)]
+        names = set()
+        for spec in specs:
+            layer = create_layer(spec, phase=_phase(spec.get("phase", self.phase), "layer phase"),
+                                 dtype=self.dtype, ops=self.ops, rng=self.rng)
+            if layer.name in names:
+                raise ValueError(f"layer {layer.name!r}: the name is used by an earlier layer")
+            names.add(layer.name)
+            for b in layer.bottom_names:
+                if b not in latest:
+                    raise ValueError(f"layer {layer.name!r} ({layer.type}): bottom {b!r} is not "
+                                     f"produced by any earlier layer")
+            self._bottom_ids.append([latest[b] for b in layer.bottom_names])
+            tops = []
+            for t in layer.top_names:
+                self._versions.append(t)
+                tops.append(len(self._versions) - 1)
+                latest[t] = tops[-1]
+            self._top_ids.append(tops)
+            self.layers.append(layer)
+        self._latest = latest
+        self._first = {}
+        for vid, n in enumerate(self._versions):
+            self._first.setdefault(n, vid)
+        self.input_names = [t for layer in self.layers if layer.type == "Input" for t in layer.top_names]
+        self.blob_shapes = self.infer_shapes({})
+        self._values = None
+        self.loss = None
+
+    # ---- structure ----------------------------------------------------------------------------
+    @property
+    def layer_names(self):
+        return [layer.name for layer in self.layers]
+
+    @property
+    def blob_names(self):
+        return list(self._latest)
+
+    def layer(self, name: str):
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}")
+
+    @property
+    def params(self) -> dict:
+        """``{layer: [blobs]}``: the live parameter arrays, in Caffe blob order."""
+        return {layer.name: layer.blobs for layer in self.layers if layer.blobs}
+
+    @property
+    def param_diffs(self) -> dict:
+        """``{layer: [diffs]}``: the parameter gradients of the last backward."""
+        return {layer.name: layer.diffs for layer in self.layers if layer.blobs}
+
+    def infer_shapes(self, input_shapes: dict) -> dict:
+        """Every blob's shape (last version) for the given input shapes (default: declared ones);
+        validates every layer on the way."""
+        shapes = {}
+        for layer, bids, tids in zip(self.layers, self._bottom_ids, self._top_ids):
+            if layer.type == "Input":
+                tops = [tuple(input_shapes.get(t, s)) for t, s in zip(layer.top_names, layer.shapes)]
+            else:
+                tops = layer.setup([shapes[b] for b in bids])
+            for t, s in zip(tids, tops):
+                shapes[t] = s
+        return {n: shapes[v] for n, v in self._latest.items()}
+
+    # ---- forward / backward ------------------------------------------------------------------------
+    def forward(self, **inputs) -> dict:
+        """Run every layer; inputs fill the Input layers' tops.  Returns ``{blob: array}``."""
+        unknown = sorted(set(inputs) - set(self.input_names))
+        if unknown:
+            raise ValueError(f"forward: {', '.join(map(repr, unknown))} not an input of this net "
+                             f"(inputs: {', '.join(self.input_names) or 'none'})")
+        values = {}
+        self.loss = 0.0
+        for layer, bids, tids in zip(self.layers, self._bottom_ids, self._top_ids):
+            if layer.type == "Input":
+                tops = []
+                for t, declared in zip(layer.top_names, layer.shapes):
+                    if t not in inputs:
+                        raise ValueError(f"forward: input {t!r} missing (declared shape {declared})")
+                    a = np.asarray(inputs[t])
+                    if a.dtype.kind not in "fiub":
+                        raise ValueError(f"forward: input {t!r} must be numeric, got {a.dtype}")
+                    a = a.astype(self.dtype)
+                    if a.ndim != len(declared):
+                        raise ValueError(f"forward: input {t!r} has shape {a.shape}; the net "
+                                         f"declares {len(declared)} axes {declared}")
+                    tops.append(a)
+            else:
+                bottoms = [values[b] for b in bids]
+                layer.setup([b.shape for b in bottoms])
+                tops = [np.asarray(t, dtype=self.dtype) for t in layer.forward(bottoms)]
+            for t, w, a in zip(tids, layer.loss_weights, tops):
+                values[t] = a
+                if w:
+                    self.loss += w * float(np.sum(a, dtype=np.float64))
+        self._values = values
+        return {n: values[v] for n, v in self._latest.items()}
+
+    def _needs_diff(self):
+        need = [False] * len(self._versions)
+        for layer, bids, tids in zip(self.layers, self._bottom_ids, self._top_ids):
+            if layer.type == "Input":
+                flag = self.force_backward
+            else:
+                learnable = any(layer.lr_mult(i) != 0 for i in range(len(layer.blobs)))
+                flag = learnable or any(need[b] for b in bids)
+            for t in tids:
+                need[t] = flag
+        return need
+
+    def backward(self, seeds: dict | None = None, accumulate: bool = False) -> dict:
+        """Back-propagate from ``seeds`` (``{blob: top diff}``, applied to the blob's last version)
+        and the loss tops.  Returns ``{blob: diff}``; parameter gradients land in ``param_diffs``
+        (added to the previous ones when ``accumulate``)."""
+        if self._values is None:
+            raise ValueError("backward: call forward first")
+        diffs = {}
+        for name, g in (seeds or {}).items():
+            if name not in self._latest:
+                raise ValueError(f"backward: no blob named {name!r}")
+            vid = self._latest[name]
+            g = np.asarray(g, dtype=self.dtype)
+            if g.shape != self._values[vid].shape:
+                raise ValueError(f"backward: seed for {name!r} has shape {g.shape}, the blob has "
+                                 f"{self._values[vid].shape}")
+            diffs[vid] = g.copy()
+        for layer, tids in zip(self.layers, self._top_ids):
+            for t, w in zip(tids, layer.loss_weights):
+                if w:
+                    diffs[t] = diffs.get(t, 0) + np.full(self._values[t].shape, w, self.dtype)
+        if not accumulate:
+            for layer in self.layers:
+                for d in layer.diffs:
+                    d[...] = 0
+        need = self._needs_diff()
+        for layer, bids, tids in reversed(list(zip(self.layers, self._bottom_ids, self._top_ids))):
+            if layer.type == "Input" or not any(t in diffs for t in tids):
+                continue
+            top_diffs = [diffs[t] if t in diffs else np.zeros_like(self._values[t]) for t in tids]
+            bottom_diffs = layer.backward(top_diffs, [self._values[b] for b in bids],
+                                          [self._values[t] for t in tids])
+            for b, d in zip(bids, bottom_diffs):
+                if d is None or not need[b]:
+                    continue
+                d = np.asarray(d, dtype=self.dtype)
+                diffs[b] = diffs[b] + d if b in diffs else d
+        out = {}
+        for name, vid in self._first.items():
+            out[name] = diffs[vid] if vid in diffs else np.zeros_like(self._values[vid])
+        return out
