@@ -1,0 +1,35 @@
+"""The one tolerance table of econv, keyed by dtype.
+
+Parity (a backend against the reference) and equivalence (a dense net against the original) are
+measured the same way: ``max |ours - reference| / max(1, max |reference|)`` must not exceed
+``TOLERANCE[dtype]`` (DESIGN.md section 4: 1e-10 in float64, 1e-5 in float32).  Finite-difference
+gradient checks run in float64 and use ``GRADCHECK_RTOL`` (central differences with step
+``GRADCHECK_EPS`` are accurate to about eps^2 plus rounding / eps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
+GRADCHECK_EPS = 1e-6
+GRADCHECK_RTOL = 1e-5
+ADJOINT_RTOL = 1e-11
+
+
+def tolerance(dtype) -> float:
+    try:
+        return TOLERANCE[np.dtype(dtype)]
+    except KeyError:
+        raise ValueError(f"no tolerance for dtype {np.dtype(dtype)} (float32 or float64)") from None
+
+
+def max_rel_err(ours, reference) -> float:
+    """``max |ours - reference| / max(1, max |reference|)`` in float64; shapes must match."""
+    ours = np.asarray(ours, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if ours.shape != reference.shape:
+        raise ValueError(f"shape mismatch: {ours.shape} vs reference {reference.shape}")
+    if reference.size == 0:
+        return 0.0
+    return float(np.abs(ours - reference).max() / max(1.0, float(np.abs(reference).max())))
