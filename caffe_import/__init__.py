@@ -1,0 +1,77 @@
+"""Read Caffe-era files without Caffe or protobuf: prototxt (V0/V1/V2), binary caffemodels,
+Caffe's HDF5 weights, mean ``.binaryproto`` files and solvers; convert caffemodels to HDF5.
+
+Public API::
+
+    net = load_net("deploy.prototxt", weights="model.caffemodel", phase="test", backend="numpy")
+    solver = load_solver("solver.prototxt")        # a reference.SGDSolver with its train net
+    convert("model.caffemodel", "model.caffemodel.h5")   # Caffe's /data/<layer>/<i> layout
+    read_prototxt(path_or_text) -> dict            # NetParameter, upgraded to V2
+    read_caffemodel(path) -> dict                  # NetParameter, upgraded, blobs as arrays
+    read_weights(path) -> {layer: [arrays]}        # caffemodel or HDF5, detected by content
+    read_mean(path) -> ndarray (1, C, H, W) float32
+    read_solver(path_or_text) -> dict              # SolverParameter, upgraded
+    upgrade_net(net_dict) -> net_dict              # V0/V1 -> V2, input fields -> Input layer
+    FormatError                                    # every malformed file (a ValueError)
+
+Dict form of a message: only the fields present in the file (no defaults filled in;
+``schema.default(message, field)`` gives Caffe's default), repeated fields as lists (also
+when they occur once), sub-messages as dicts, enums as NAME strings ("MAX", "TEST"),
+strings as str, numbers as int/float, bools as bool.  In ``read_caffemodel`` each layer's
+``blobs`` is a list of NumPy arrays.  Example layer::
+
+    {"name": "conv1", "type": "Convolution", "bottom": ["data"], "top": ["conv1"],
+     "param": [{"lr_mult": 1.0}],
+     "convolution_param": {"num_output": 4, "pad": [1], "kernel_size": [3],
+                           "weight_filler": {"type": "gaussian", "std": 0.5}},
+     "include": [{"phase": "TRAIN"}]}
+"""
+
+from .errors import FormatError
+from .schema import default
+from .upgrade import upgrade_net, upgrade_solver
+from .readers import (read_caffemodel, read_mean, read_prototxt, read_solver,
+                      read_solverstate)
+from .hdf5 import convert, is_hdf5, read_weights
+from .encode import encode, write_message
+from .loader import copy_weights, load_net, load_solver
+
+__all__ = [
+    "FormatError", "default", "upgrade_net", "upgrade_solver",
+    "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
+    "read_solverstate", "convert", "is_hdf5", "encode", "write_message",
+    "copy_weights", "load_net", "load_solver", "cli_convert",
+]
+
+
+def cli_convert(argv=None) -> int:
+    """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 1 bad
+    input file, 2 usage error) and prints one summary line or the error to stderr."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="econv convert",
+        description="Convert a binary .caffemodel (V0/V1/V2) to Caffe's HDF5 weights layout "
+                    "(/data/<layer>/<i>), written atomically.")
+    parser.add_argument("src", help="the binary .caffemodel to read")
+    parser.add_argument("-o", "--output", required=True, help="the .caffemodel.h5 to write")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show a progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="never show a progress bar")
+    args = parser.parse_args(argv)
+    try:
+        info = convert(args.src, args.output, progress=args.progress)
+    except FormatError as exc:
+        print(f"econv convert: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"econv convert: {exc}", file=sys.stderr)
+        return 1
+    mb = info["bytes"] / 1e6
+    rate = mb / info["seconds"] if info["seconds"] > 0 else float("inf")
+    print(f"{args.output}: {info['layers']} layers, {info['blobs']} blobs, {mb:.1f} MB "
+          f"in {info['seconds']:.2f} s ({rate:.0f} MB/s)", file=sys.stderr)
+    return 0
