@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..fillers import fill
+from ..ops import get_backend
 from ..params import ParamReader
 
 LAYER_TYPES: dict[str, type] = {}
@@ -48,7 +49,7 @@ class Layer:
         self.name = str(spec.get("name", ""))
         self.phase = phase
         self.dtype = np.dtype(dtype)
-        self.ops = ops
+        self.ops = ops if ops is not None else get_backend("numpy")
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.bottom_names = [str(b) for b in as_list(spec.get("bottom"))]
         self.top_names = [str(t) for t in as_list(spec.get("top"))]
