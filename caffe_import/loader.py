@@ -87,30 +87,75 @@ def load_net(prototxt, weights=None, phase="test", backend="numpy", dtype=np.flo
     return net
 
 
-def load_solver(path, backend="numpy", dtype=np.float32, seed=0, weights=None, **kwargs):
-    """A ``reference.SGDSolver`` from a solver prototxt, with its train net.
+_SOLVER_ARGS = ("base_lr", "lr_policy", "gamma", "power", "stepsize", "stepvalue", "max_iter",
+                "momentum", "weight_decay", "regularization_type", "iter_size", "clip_gradients")
+
+
+def solver_settings(solver: dict) -> dict:
+    """The ``reference.SGDSolver`` keyword arguments of a SolverParameter dict (Caffe's
+    defaults for absent fields).  ValueError for a solver type other than SGD or a missing
+    ``lr_policy`` (Caffe has no default for it)."""
+    from .schema import get
+    if get(solver, "SolverParameter", "type") != "SGD":
+        raise ValueError(f"solver: type {solver.get('type')!r} is not supported "
+                         f"(the reference engine implements Caffe's SGD only)")
+    if not solver.get("lr_policy"):
+        raise ValueError("solver: lr_policy is required (Caffe has no default for it)")
+    settings = {k: get(solver, "SolverParameter", k) for k in _SOLVER_ARGS}
+    settings["stepvalue"] = tuple(settings["stepvalue"])
+    return settings
+
+
+def load_solver(path, backend="numpy", dtype=np.float32, seed=0, weights=None,
+                test_nets: bool = True, **kwargs):
+    """A ``reference.SGDSolver`` from a solver prototxt (path or text), with its nets.
 
     The train net comes from ``net_param`` / ``train_net_param`` (inline) or ``net`` /
-    ``train_net`` (a file name, relative to the solver file's directory when not found as
-    given), built in the TRAIN phase with the solver's ``train_state`` level/stages.
-    ``weights`` (optional) are copied into it like ``load_net`` does (Caffe's
-    ``--weights``).  Other keyword arguments go to ``reference.SGDSolver``.
+    ``train_net`` (a file name; relative names are tried as given, then next to the solver
+    file), built in the TRAIN phase with ``train_state``'s level and stages.  ``weights``
+    (optional: caffemodel, HDF5 or dict) are copied into it as ``load_net`` does (Caffe's
+    ``--weights``).  With ``test_nets`` (default) the test nets Caffe would build
+    (``test_net_param``, ``test_net``, then one instance of the generic ``net`` per extra
+    ``test_iter``) are built in the TEST phase and passed as ``test_nets``.  The solver's
+    settings (base_lr, lr_policy, momentum, weight_decay, ...) with Caffe's defaults are
+    passed to ``reference.SGDSolver``; keyword arguments override them.
     """
     from reference import SGDSolver
     solver = read_solver(path)
-    net_dict = _train_net_dict(solver, path)
-    state = solver.get("train_state", {})
+    settings = solver_settings(solver)
+    settings.update(kwargs)
+    train = _with_state(_train_net_dict(solver, path), solver.get("train_state", {}))
+    net = build_net(train, phase="train", backend=backend, dtype=dtype, seed=seed)
+    if weights is not None:
+        copy_weights(net, weights, train["layer"])
+    tests = []
+    if test_nets:
+        states = solver.get("test_state", [])
+        for k, net_dict in enumerate(_test_net_dicts(solver, path)):
+            state = states[k] if k < len(states) else {}
+            tests.append(build_net(_with_state(net_dict, state), phase="test",
+                                   backend=backend, dtype=dtype, seed=seed))
+    return SGDSolver(net, test_nets=tests, **settings)
+
+
+def _with_state(net_dict: dict, state: dict) -> dict:
     net_dict = dict(net_dict)
     net_state = dict(net_dict.get("state", {}))
-    if "level" in state:
-        net_state["level"] = state["level"]
-    if "stage" in state:
-        net_state["stage"] = state["stage"]
+    for key in ("level", "stage"):
+        if key in state:
+            net_state[key] = state[key]
     net_dict["state"] = net_state
-    net = build_net(net_dict, phase="train", backend=backend, dtype=dtype, seed=seed)
-    if weights is not None:
-        copy_weights(net, weights, net_dict["layer"])
-    return SGDSolver(solver, net, **kwargs)
+    return net_dict
+
+
+def _resolve(name, solver_path):
+    if os.path.isabs(name) or os.path.exists(name):
+        return name
+    if isinstance(solver_path, (str, os.PathLike)) and os.path.exists(solver_path):
+        candidate = os.path.join(os.path.dirname(os.path.abspath(solver_path)), name)
+        if os.path.exists(candidate):
+            return candidate
+    return name
 
 
 def _train_net_dict(solver: dict, solver_path) -> dict:
@@ -121,10 +166,19 @@ def _train_net_dict(solver: dict, solver_path) -> dict:
     key = given[0]
     if key in ("net_param", "train_net_param"):
         return solver[key]
-    name = solver[key]
-    if not os.path.isabs(name) and not os.path.exists(name) and \
-            isinstance(solver_path, (str, os.PathLike)) and os.path.exists(solver_path):
-        candidate = os.path.join(os.path.dirname(os.path.abspath(solver_path)), name)
-        if os.path.exists(candidate):
-            name = candidate
-    return read_prototxt(os.fspath(name))
+    return read_prototxt(os.fspath(_resolve(solver[key], solver_path)))
+
+
+def _test_net_dicts(solver: dict, solver_path) -> list:
+    """Caffe's Solver::InitTestNets order: test_net_param, test_net, then the generic net."""
+    nets = list(solver.get("test_net_param", []))
+    nets += [read_prototxt(os.fspath(_resolve(n, solver_path)))
+             for n in solver.get("test_net", [])]
+    extra = len(solver.get("test_iter", [])) - len(nets)
+    if extra > 0:
+        if "net_param" in solver:
+            nets += [solver["net_param"]] * extra
+        elif "net" in solver:
+            generic = read_prototxt(os.fspath(_resolve(solver["net"], solver_path)))
+            nets += [generic] * extra
+    return nets
