@@ -1,8 +1,10 @@
 """Caffe's weight fillers (``include/caffe/filler.hpp``): constant, uniform, gaussian, xavier, msra,
 bilinear.  ``fan_in = count / shape[0]``, ``fan_out = count / shape[1]`` as in Caffe.
 
-Bilinear (for a k x k deconvolution kernel): ``f = ceil(k / 2)``, ``c = (2f - 1 - f % 2) / (2f)``,
-``w[..., y, x] = (1 - |x / f - c|) * (1 - |y / f - c|)``; k = 4 gives the profile 0.25, 0.75, 0.75, 0.25.
+Bilinear (for a k x k deconvolution kernel): ``f = ceil(k / 2)``, ``c = (k - 1) / (2f)`` (BVLC master;
+older Caffe used ``(2f - 1 - f % 2) / (2f)``, wrong for odd k),
+``w[..., y, x] = (1 - |x / f - c|) * (1 - |y / f - c|)``; k = 4 gives the profile 0.25, 0.75, 0.75, 0.25,
+k = 3 gives 0.5, 1, 0.5.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def bilinear(shape) -> np.ndarray:
         raise ValueError(f"bilinear filler needs a 4-D blob with a square kernel, got {tuple(shape)}")
     k = shape[3]
     f = math.ceil(k / 2)
-    c = (2 * f - 1 - f % 2) / (2.0 * f)
+    c = (k - 1) / (2.0 * f)
     profile = 1 - np.abs(np.arange(k) / f - c)
     return np.broadcast_to(np.outer(profile, profile), shape).copy()
 
