@@ -1,0 +1,50 @@
+"""The econv command: --help works, and `vectors` writes golden vectors readable with h5py alone."""
+
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from econv.cli import main
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "vectors" in out and "eConv" in out
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    assert "usage: econv" in capsys.readouterr().out
+
+
+def test_module_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "econv", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("econv ")
+
+
+def test_vectors_file_layout(tmp_path):
+    path = tmp_path / "golden.h5"
+    assert main(["vectors", "-o", str(path), "--count", "2", "--dtype", "float32"]) == 0
+    with h5py.File(path, "r") as f:
+        assert f.attrs["dtype"] == "float32"
+        names = list(f["cases"])
+        assert len(names) == 6
+        conv = f["cases"][[n for n in names if n.startswith("conv2d")][0]]
+        assert conv.attrs["op"] == "conv2d"
+        assert {"x", "w", "y", "dy", "dx", "dw"} <= set(conv)
+        assert conv["y"].dtype == np.float32
+        pool = f["cases"][[n for n in names if n.startswith("pool2d")][0]]
+        assert {"kernel", "stride", "pad", "est", "mode", "round_mode", "pad_end"} <= set(pool.attrs)
+        assert set(pool) == {"x", "y", "dy", "dx"}
+    assert not list(tmp_path.glob(".econv-vectors-*"))   # no temporary file left behind
+
+
+def test_vectors_bad_output_dir_is_a_clear_error(tmp_path, capsys):
+    assert main(["vectors", "-o", str(tmp_path / "missing" / "v.h5")]) == 2
+    assert "econv vectors: error" in capsys.readouterr().err
