@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "caffe"
+# A copy of shared/fixtures/caffe (written by real Caffe; see its README.md), kept in the repository so
+# that a clean clone tests against it with nothing else on disk.
+FIXTURES = Path(__file__).resolve().parent / "data" / "caffe"
 
 
 def L(name, type_, bottom, top, **params):
