@@ -52,8 +52,11 @@ def blob_to_array(blob: dict, where: str = "blob") -> np.ndarray:
     for d in shape:
         count *= d
     if count != values.size:
+        hint = ""
+        if values.size == 0:
+            hint = " (no data or double_data; forks' raw_data, e.g. NVCaffe fp16, is not read)"
         raise FormatError(f"{where} has {values.size} values but its shape {shape} needs "
-                          f"{count}", None, "as many values as the shape's product")
+                          f"{count}{hint}", None, "as many values as the shape's product")
     return values.reshape(shape)
 
 

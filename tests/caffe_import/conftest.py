@@ -1,21 +1,18 @@
-"""Shared helpers for the caffe_import tests: the repository on sys.path, fixture paths."""
+"""Shared fixtures for the caffe_import tests."""
 
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from .fixture_paths import CANDIDATES, FIXTURES, REPO
 
-FIXTURES = REPO.parent / "shared" / "fixtures" / "caffe"
-NETS = ("conv_pool", "fcn_skip", "misc", "v1_legacy")
+if str(REPO) not in sys.path:          # also works without an installed package
+    sys.path.insert(0, str(REPO))
 
 
 @pytest.fixture
 def fixtures():
     """The directory of the Caffe fixtures (skips the test when it is absent)."""
     if not FIXTURES.is_dir():
-        pytest.skip(f"Caffe fixtures not found at {FIXTURES}")
+        pytest.skip("Caffe fixtures not found at " + " or ".join(map(str, CANDIDATES)))
     return FIXTURES

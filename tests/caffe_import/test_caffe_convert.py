@@ -141,3 +141,31 @@ def test_default_lookup():
     assert ci.default("FillerParameter", "type") == "constant"
     assert ci.default("ConvolutionParameter", "num_output") == 0
     assert ci.default("NetState", "phase") == "TEST"
+
+
+def test_v0_caffemodel_reads_and_converts(tmp_path):
+    from .test_caffe_upgrade import V0_NET
+    v0 = ci.prototxt.parse(V0_NET)
+    weight = np.arange(108, dtype=np.float32)
+    v0["layers"][1]["layer"]["blobs"] = [
+        {"num": 4, "channels": 3, "height": 3, "width": 3, "data": weight},
+        {"num": 1, "channels": 1, "height": 1, "width": 4, "data": np.ones(4, np.float32)}]
+    src = tmp_path / "v0.caffemodel"
+    ci.write_message(src, v0, "NetParameter")
+    model = ci.read_caffemodel(src)
+    conv = {layer["name"]: layer for layer in model["layer"]}["conv1"]
+    assert conv["type"] == "Convolution" and conv["convolution_param"]["pad"] == [2]
+    assert [b.shape for b in conv["blobs"]] == [(4, 3, 3, 3), (1, 1, 1, 4)]
+    ci.convert(src, tmp_path / "v0.h5")
+    with h5py.File(tmp_path / "v0.h5", "r") as fh:
+        np.testing.assert_array_equal(fh["data/conv1/0"][()], weight.reshape(4, 3, 3, 3))
+        assert fh["data/conv1/1"].shape == (4,)
+        assert sorted(fh["data"]) == ["conv1", "drop", "fc", "input", "norm1", "pool1", "src"]
+
+
+def test_empty_blob_error_mentions_fork_raw_data(tmp_path):
+    src = tmp_path / "fp16.caffemodel"
+    ci.write_message(src, {"layer": [{"name": "c", "blobs": [{"shape": {"dim": [2]}}]}]},
+                     "NetParameter")
+    with pytest.raises(ci.FormatError, match="raw_data"):
+        ci.read_weights(src)

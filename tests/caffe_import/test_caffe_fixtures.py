@@ -6,7 +6,7 @@ import pytest
 
 import caffe_import as ci
 from caffe_import.blobs import fit_shape
-from conftest import NETS
+from .fixture_paths import NETS
 
 V2_NETS = ("conv_pool", "fcn_skip", "misc")
 

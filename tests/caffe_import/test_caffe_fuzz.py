@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import caffe_import as ci
-from conftest import FIXTURES, NETS
-from test_caffe_upgrade import V0_NET, V1_NET
+from .fixture_paths import FIXTURES, NETS
+from .test_caffe_upgrade import V0_NET, V1_NET
 
 PER_INPUT_SECONDS = 0.5
 N_BINARY = 10_000
