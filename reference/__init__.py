@@ -22,7 +22,8 @@ __all__ = [
 
 from .layers import LAYER_TYPES, Layer, create_layer  # noqa: E402
 from .net import Net  # noqa: E402
+from .dense import densify, dpoa  # noqa: E402
 from .solver import SGDSolver  # noqa: E402
 from .gradient_check import gradcheck  # noqa: E402
 
-__all__ += ["Net", "Layer", "LAYER_TYPES", "create_layer", "SGDSolver", "gradcheck"]
+__all__ += ["Net", "Layer", "LAYER_TYPES", "create_layer", "SGDSolver", "gradcheck", "densify", "dpoa"]

@@ -67,4 +67,4 @@ def fill(spec: dict | None, shape, rng: np.random.Generator, dtype, where: str,
     else:
         raise ValueError(f"{where}: unknown filler type {kind!r} (constant, uniform, gaussian, "
                          f"xavier, msra, bilinear)")
-    return np.ascontiguousarray(out, dtype=dtype)
+    return np.array(out, dtype=dtype, order="C")  # keeps 0-d blobs 0-d (Scale with num_axes 0)

@@ -77,6 +77,11 @@ class Net:
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
         self.backend = backend
+        self.build_options = dict(phase=self.phase, dtype=self.dtype, backend=backend, seed=seed,
+                                  force_backward=bool(force_backward), level=level,
+                                  stages=tuple(stages))
+        self.grids = {}            # blob -> ((off_h, off_w), (step_h, step_w)); set by densify
+        self.dense_info = None     # set by densify: what dpoa needs to go back
         self.ops = get_backend(backend)
         self.force_backward = bool(force_backward)
         self.rng = np.random.default_rng(seed)
@@ -122,6 +127,20 @@ class Net:
     def blob_names(self):
         return list(self._latest)
 
+    @property
+    def specs(self) -> list:
+        """The layer dicts this Net was built from (included layers only), in order."""
+        return [layer.spec for layer in self.layers]
+
+    def grid(self, blob: str):
+        """``(offset, step)`` of ``blob``: ``dense[..., offset + step*i, ...]`` is the original's ``i``.
+
+        Pairs ``((off_h, off_w), (step_h, step_w))``; ``((0, 0), (1, 1))`` for an ordinary net.
+        """
+        if blob not in self._latest:
+            raise KeyError(f"no blob named {blob!r}")
+        return self.grids.get(blob, ((0, 0), (1, 1)))
+
     def layer(self, name: str):
         for layer in self.layers:
             if layer.name == name:
@@ -138,6 +157,11 @@ class Net:
         """``{layer: [diffs]}``: the parameter gradients of the last backward."""
         return {layer.name: layer.diffs for layer in self.layers if layer.blobs}
 
+    def blob_shapes_at(self, layer_name: str) -> list:
+        """Shapes of the bottoms ``layer_name`` reads (the versions it sees), for the declared inputs."""
+        idx = self.layer_names.index(layer_name)
+        return [self._version_shapes[b] for b in self._bottom_ids[idx]]
+
     def infer_shapes(self, input_shapes: dict) -> dict:
         """Every blob's shape (last version) for the given input shapes (default: declared ones);
         validates every layer on the way."""
@@ -149,6 +173,8 @@ class Net:
                 tops = layer.setup([shapes[b] for b in bids])
             for t, s in zip(tids, tops):
                 shapes[t] = s
+        if not input_shapes:
+            self._version_shapes = shapes
         return {n: shapes[v] for n, v in self._latest.items()}
 
     # ---- forward / backward ------------------------------------------------------------------------

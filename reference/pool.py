@@ -48,9 +48,11 @@ class PoolGeometry:
         self.pad_end = pair(pad_end, f"{what}: pad_end", 0)
         self.mode, self.round_mode = mode, round_mode
         self.in_hw = tuple(x_shape[2:])
+        clip = any(self.pad) or any(self.pad_end)   # Caffe: `if (pad_h_ || pad_w_)`, both axes
         self.out_hw = tuple(
             pool_out_size(self.in_hw[a], self.kernel[a], self.stride[a], self.pad[a], self.est[a],
-                          round_mode, self.pad_end[a], f"{what} ({'height' if a == 0 else 'width'})")
+                          round_mode, self.pad_end[a], f"{what} ({'height' if a == 0 else 'width'})",
+                          clip)
             for a in (0, 1))
         # Pad the end far enough that every window exists: the last one ends at s*(out-1) + ext.
         self.end_hw = tuple(

@@ -14,7 +14,8 @@ the paper; Caffe and PyTorch call ``est`` dilation).
   ``round_mode="floor"``).  Clip rule: when there is padding, a window must start inside the image
   (``o * s - p < n``); Caffe drops the last window when ``(out - 1) * s >= n + p``.  With ``pad_end = 0``
   at most one window can start past the image (because ``p < ext``), so ``min(out, (n + p - 1) // s + 1)``
-  is exactly Caffe's single decrement.  Without padding Caffe applies no clip (a ceil window may then lie
+  is exactly Caffe's single decrement.  Caffe tests ``pad_h || pad_w``: padding on either axis clips
+  both.  Without any padding Caffe applies no clip (a ceil window may then lie
   wholly outside the input, Caffe issue #6881); we keep that behaviour.
 - ``pad_end`` is extra room at the bottom/right only, *after* the symmetric padding: those positions
   are absent (never a maximum, not counted by the average divisor).  densify uses it so that the dense
@@ -80,8 +81,13 @@ def deconv_out_size(n: int, k: int, stride: int, pad: int, est: int, what: str =
 
 
 def pool_out_size(n: int, k: int, stride: int, pad: int, est: int = 1, round_mode: str = "ceil",
-                  pad_end: int = 0, what: str = "pool2d") -> int:
-    """Caffe pooling output length (see Note [Output sizes])."""
+                  pad_end: int = 0, what: str = "pool2d", clip: bool | None = None) -> int:
+    """Caffe pooling output length (see Note [Output sizes]).
+
+    ``clip`` says whether the clip rule applies; Caffe decides it for both axes at once (``pad_h ||
+    pad_w``), so a 2-D caller passes ``clip = any padding on either axis``.  Default: this axis's
+    own ``pad``/``pad_end``.
+    """
     ext = extent(k, est)
     if pad >= ext:
         raise ValueError(f"{what}: pad {pad} must be smaller than the kernel extent {ext} "
@@ -97,6 +103,6 @@ def pool_out_size(n: int, k: int, stride: int, pad: int, est: int = 1, round_mod
         out = span // stride + 1
     else:
         raise ValueError(f"{what}: round_mode must be 'ceil' or 'floor', got {round_mode!r}")
-    if pad > 0 or pad_end > 0:
+    if clip if clip is not None else (pad > 0 or pad_end > 0):
         out = min(out, (n + pad - 1) // stride + 1)
     return out

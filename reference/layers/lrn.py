@@ -3,7 +3,8 @@
 - ACROSS_CHANNELS: ``scale[c] = k + (alpha / n) * sum_{|c' - c| <= (n-1)/2} x[c']^2`` (channels outside
   [0, C) count 0), ``y = x * scale^-beta``;
   ``dx = dy * scale^-beta - (2 alpha beta / n) * x * sum_{|c' - c| <= (n-1)/2} (dy * y / scale)[c']``.
-- WITHIN_CHANNEL: Caffe builds it from square -> AVE pooling (n x n, stride 1, pad (n-1)/2) -> power:
+- WITHIN_CHANNEL: Caffe builds it from square -> AVE pooling (n x n, stride 1, pad (n-1)/2) -> power
+  (econv extension ``est``: the pooling taps est apart, pad (n-1)/2 * est, for dense nets):
   ``s = 1 + alpha * avepool(x^2)`` (divisor always n^2; ``k`` is ignored), ``y = x * s^-beta``; the
   backward is the chain rule through the same pooling.
 
@@ -40,6 +41,15 @@ class LRN(Layer):
         self.beta = p.float("beta", 0.75)
         self.k = p.float("k", 1.0)
         self.region = p.enum("norm_region", "ACROSS_CHANNELS")
+        # econv extension for dense nets: WITHIN_CHANNEL windows with taps est apart (pad scales too)
+        self.est = p.conv_spatial("est", 1, 1)
+        if self.est != (1, 1) and self.region != "WITHIN_CHANNEL":
+            raise p.error("est: only WITHIN_CHANNEL windows are spatial")
+
+    def _pool_args(self):
+        n = self.size
+        return dict(kernel=n, stride=1, pad=tuple((n - 1) // 2 * e for e in self.est), est=self.est,
+                    mode="ave")
 
     def reshape(self, shapes):
         if len(shapes[0]) != 4:
@@ -50,7 +60,7 @@ class LRN(Layer):
         n = self.size
         if self.region == "ACROSS_CHANNELS":
             return self.k + (self.alpha / n) * channel_window_sum(x * x, n)
-        return 1.0 + self.alpha * pool2d(x * x, n, 1, (n - 1) // 2, mode="ave")
+        return 1.0 + self.alpha * pool2d(x * x, **self._pool_args())
 
     def run_forward(self, bottoms):
         x = bottoms[0]
@@ -65,6 +75,6 @@ class LRN(Layer):
             dx = dy * scale ** -self.beta - (2 * self.alpha * self.beta / n) * x * ratio
         else:
             d_scale = dy * x * (-self.beta) * scale ** (-self.beta - 1)
-            d_sq = self.alpha * pool2d_backward(d_scale, x * x, n, 1, (n - 1) // 2, mode="ave")
+            d_sq = self.alpha * pool2d_backward(d_scale, x * x, **self._pool_args())
             dx = dy * scale ** -self.beta + 2 * x * d_sq
         return [dx.astype(x.dtype)]

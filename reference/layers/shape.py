@@ -7,6 +7,9 @@
   the size of the reference bottom ``x1``; offsets: none -> 0, one -> all axes, else one per axis.  The
   crop starts at the offset from the top-left (it is not centred).  ``x1`` gets no gradient.
   Example: x0 = [0 1 2 3 4], reference of length 2, offset 1 -> [1 2].
+- Shift (econv): ``y = x[..., r:, c:]`` for ``shift_param.offset = [r, c]``; the backward pads zeros
+  back.  It builds the fragment nets of Giusti et al. (shift-and-stitch) that dense nets are checked
+  against.
 - Flatten: axes ``axis..end_axis`` (default 1..-1) merged into one.
 - Reshape: ``reshape_param.shape`` replaces axes ``axis..axis+num_axes`` (default all); a 0 copies the
   corresponding bottom dimension, one -1 is inferred.
@@ -106,6 +109,29 @@ class Crop(Layer):
         dx = np.zeros_like(bottoms[0])
         dx[slices] = top_diffs[0]
         return [dx, None]
+
+
+@register
+class Shift(Layer):
+    type = "Shift"
+
+    def configure(self):
+        p = self.param("shift_param")
+        self.offset = p.conv_spatial("offset", 0, 0)
+
+    def reshape(self, shapes):
+        s = shapes[0]
+        if len(s) != 4 or s[2] <= self.offset[0] or s[3] <= self.offset[1]:
+            raise self.error(f"cannot shift a {s} input by {self.offset}")
+        return [s[:2] + (s[2] - self.offset[0], s[3] - self.offset[1])]
+
+    def run_forward(self, bottoms):
+        return [bottoms[0][:, :, self.offset[0]:, self.offset[1]:].copy()]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        dx = np.zeros_like(bottoms[0])
+        dx[:, :, self.offset[0]:, self.offset[1]:] = top_diffs[0]
+        return [dx]
 
 
 def _canon(layer, axis, ndim, what, allow_end=False):

@@ -796,9 +796,6 @@ def test_scale_over_all_axes():
     close(net.param_diffs["l"][0], [[[4, 6]]])
 
 
-@pytest.mark.xfail(reason="BUG: Scale with num_axes 0 (Caffe's scalar scale) gets a (1,)-shaped blob "
-                          "(fillers.fill's np.ascontiguousarray turns the 0-d blob into 1-d) and its "
-                          "backward then fails to reshape the per-channel sum into (1,)", strict=True)
 def test_scale_scalar_num_axes_0():
     # num_axes 0: one scalar scale s = 3; x = [0, 1, 2, 3] -> [0, 3, 6, 9]
     # backward dy = 1: dx = 3; dscale = sum dy * x = 0 + 1 + 2 + 3 = 6
@@ -812,8 +809,6 @@ def test_scale_scalar_num_axes_0():
     assert net.params["l"][0].shape == ()          # Caffe: a zero-axis blob
 
 
-@pytest.mark.xfail(reason="BUG: the Pooling layer inherits the per-axis clip rule; Caffe clips both axes "
-                          "when pad_h or pad_w is nonzero", strict=True)
 def test_pooling_layer_caffe_joint_clip():
     # kernel_h 1, kernel_w 2, stride_h 2, stride_w 1, pad_h 0, pad_w 1 on 6 x 3 (see test_pool.py):
     # Caffe's top is 3 x 4 (the height clip fires because pad_w != 0)

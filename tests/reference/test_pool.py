@@ -337,10 +337,6 @@ def test_output_dtype_follows_input(dtype):
     assert dx.dtype == dtype
 
 
-@pytest.mark.xfail(reason="BUG: Caffe applies its pad-clip test to both axes when either pad is nonzero "
-                          "(`if (pad_h_ || pad_w_)` in PoolingLayer::Reshape); reference.sizes applies it "
-                          "per axis, so an unpadded axis keeps Caffe's degenerate outside window",
-                   strict=True)
 def test_caffe_clip_rule_is_joint_over_axes():
     # x (6 x 3), x[r, c] = 3r + c; kernel (1, 2), stride (2, 1), pad (0, 1)
     # Caffe: pooled_h = ceil((6 - 1)/2) + 1 = 4, pooled_w = ceil((3 + 2 - 2)/1) + 1 = 4; pad_w != 0, so
