@@ -3,7 +3,10 @@
 Every densified layer ``l`` (a convolution or pooling of stride ``s_l`` rewritten by densify) gets its
 own shift ``(r_l, c_l)`` in ``[0, s_l)^2``, in units of its input.  The *fragment net* is the original
 net (InnerProducts downstream of the start convolutionalized) in which each densified layer's input
-is first cropped by its shift (a ``Shift`` layer).  For a blob ``T`` with dense grid step ``E_T`` the
+is first cropped by its shift (a ``Shift`` layer).  A layer that pads is padded first, where the
+original pads, and then cropped (and runs with pad 0): the fragment's zero padding then sits where
+the dense grid's does (cropping first would move the padding onto real values).  Pooling whose
+windows could start in the end padding (pad > kernel - stride) is refused.  For a blob ``T`` with dense grid step ``E_T`` the
 fragment's values sit in the dense blob at ``r + E_T*i`` (likewise ``c``) with
 ``r = sum_l r_l * E_in(l)``: the shift times the product of the strides densified before ``l``.  Every
 dense value belongs to exactly one fragment.
@@ -61,14 +64,38 @@ def fragment_net(dense: Net, shifts: dict) -> tuple[Net, dict]:
             if shift != (0, 0):
                 shifted = f"{bottoms[0]}@{layer.name}"
                 specs.append({"name": f"{layer.name}__shift", "type": "Shift", "bottom": [bottoms[0]],
-                              "top": [shifted], "shift_param": {"offset": list(shift)}})
+                              "top": [shifted], "shift_param": _shift_param(layer, shift)})
                 spec["bottom"] = [shifted] + bottoms[1:]
+                _drop_padding(spec, layer)
         for t in layer.top_names:
             offset[t] = off
         specs.append(spec)
     frag = Net(_buildable(specs, info["build_options"]["dtype"]), **info["build_options"])
     _copy_params(dense, frag, {})
     return frag, offset
+
+
+def _shift_param(layer, shift):
+    """Pad where the original pads (zeros; absent = -inf for max pooling), then crop the shift."""
+    if layer.type == "Pooling" and layer.pad != (0, 0):
+        k = layer.kernel
+        if any(layer.pad[a] > k[a] - layer.stride[a] for a in (0, 1)):
+            raise ValueError(f"fragment_net: pooling {layer.name!r} with pad {layer.pad} > kernel - stride "
+                             f"could start a window in its end padding; fragments are not defined here")
+    fill = "-inf" if layer.type == "Pooling" and layer.mode == "max" else "zero"
+    return {"offset": list(shift), "pad": list(layer.pad), "fill": fill}
+
+
+def _drop_padding(spec, layer):
+    """The layer reads a Shift output that already holds its padding: set its pad to 0."""
+    key = "pooling_param" if layer.type == "Pooling" else "convolution_param"
+    p = spec.setdefault(key, {})
+    for k in ("pad", "pad_h", "pad_w"):
+        p.pop(k, None)
+    if layer.type == "Pooling":
+        p["pad_h"], p["pad_w"] = 0, 0
+    else:
+        p["pad"] = [0, 0]
 
 
 def _buildable(specs, dtype):

@@ -7,8 +7,8 @@
   the size of the reference bottom ``x1``; offsets: none -> 0, one -> all axes, else one per axis.  The
   crop starts at the offset from the top-left (it is not centred).  ``x1`` gets no gradient.
   Example: x0 = [0 1 2 3 4], reference of length 2, offset 1 -> [1 2].
-- Shift (econv): ``y = x[..., r:, c:]`` for ``shift_param.offset = [r, c]``; the backward pads zeros
-  back.  It builds the fragment nets of Giusti et al. (shift-and-stitch) that dense nets are checked
+- Shift (econv): ``y = pad(x, p, fill)[..., r:, c:]`` for ``shift_param {offset: [r, c], pad: [p, p],
+  fill: zero | -inf}``; the backward pads zeros back.  It builds the fragment nets of Giusti et al. (shift-and-stitch) that dense nets are checked
   against.
 - Flatten: axes ``axis..end_axis`` (default 1..-1) merged into one.
 - Reshape: ``reshape_param.shape`` replaces axes ``axis..axis+num_axes`` (default all); a 0 copies the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..windows import pad
 from .base import Layer, as_list, register
 
 
@@ -113,25 +114,37 @@ class Crop(Layer):
 
 @register
 class Shift(Layer):
+    """``y = pad(x, pad, fill)[..., r:, c:]``: pad both ends by ``pad`` (zeros, or ``-inf`` =
+    absent for max pooling), then drop the first ``offset`` rows/columns.  With ``pad`` 0 it is a
+    plain crop of the top-left corner."""
     type = "Shift"
 
     def configure(self):
         p = self.param("shift_param")
         self.offset = p.conv_spatial("offset", 0, 0)
+        self.pad = p.conv_spatial("pad", 0, 0)
+        fill = p.scalar("fill")
+        if fill not in (None, "zero", "-inf"):
+            raise p.error(f"fill must be 'zero' or '-inf', got {fill!r}")
+        self.fill = -np.inf if fill == "-inf" else 0.0
 
     def reshape(self, shapes):
         s = shapes[0]
-        if len(s) != 4 or s[2] <= self.offset[0] or s[3] <= self.offset[1]:
-            raise self.error(f"cannot shift a {s} input by {self.offset}")
-        return [s[:2] + (s[2] - self.offset[0], s[3] - self.offset[1])]
+        hw = [s[2 + a] + 2 * self.pad[a] - self.offset[a] for a in (0, 1)] if len(s) == 4 else [0]
+        if min(hw) < 1:
+            raise self.error(f"cannot shift a {s} input by {self.offset} (pad {self.pad})")
+        return [s[:2] + tuple(hw)]
 
     def run_forward(self, bottoms):
-        return [bottoms[0][:, :, self.offset[0]:, self.offset[1]:].copy()]
+        xp = pad(bottoms[0], self.pad, self.fill)
+        return [xp[:, :, self.offset[0]:, self.offset[1]:].copy()]
 
     def run_backward(self, top_diffs, bottoms, tops):
-        dx = np.zeros_like(bottoms[0])
-        dx[:, :, self.offset[0]:, self.offset[1]:] = top_diffs[0]
-        return [dx]
+        x = bottoms[0]
+        dxp = np.zeros((x.shape[0], x.shape[1], x.shape[2] + 2 * self.pad[0], x.shape[3] + 2 * self.pad[1]),
+                       dtype=x.dtype)
+        dxp[:, :, self.offset[0]:, self.offset[1]:] = top_diffs[0]
+        return [dxp[:, :, self.pad[0]: self.pad[0] + x.shape[2], self.pad[1]: self.pad[1] + x.shape[3]].copy()]
 
 
 def _canon(layer, axis, ndim, what, allow_end=False):

@@ -86,6 +86,7 @@ CASES = [
     ("flatten", L("Flatten", 1), [distinct(2, 3, 2, 2)], "TEST"),
     ("reshape", L("Reshape", 1, reshape_param={"shape": {"dim": [0, -1, 2]}}), [distinct(2, 3, 2, 2)], "TEST"),
     ("shift", L("Shift", 1, shift_param={"offset": [1, 2]}), [distinct(1, 2, 4, 5)], "TEST"),
+    ("shift_padded", L("Shift", 1, shift_param={"offset": [2, 1], "pad": [1, 2]}), [distinct(1, 2, 4, 5)], "TEST"),
     ("split", {"name": "s", "type": "Split", "bottom": ["a"], "top": ["y", "z"]}, [distinct(2, 3)], "TEST"),
 ]
 
