@@ -13,8 +13,32 @@ Learning with Equivalent Mappings"), with Caffe-exact NumPy layers (the oracle),
 Caffe model importer."""
 
 EPILOG = """\
-commands arriving with later work: convert, info, densify, verify, demo, bench.
-Python API: `import reference` (the NumPy oracle); see README.md."""
+commands arriving with later work: info, densify, demo.
+Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
+
+
+def cmd_verify(args) -> int:
+    import numpy as np
+
+    from caffe_import import load_net
+    from reference import densify
+    from reference.fragments import check_equivalence
+
+    dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
+    net = load_net(args.prototxt, args.weights, dtype=dtype)
+    shapes = dict(net.blob_shapes)
+    if args.input_shape:
+        dims = tuple(int(d) for d in args.input_shape.replace("x", ",").split(",") if d)
+        if len(net.input_names) != 1:
+            raise ValueError(f"--input-shape needs a net with one input, this one has {net.input_names}")
+        shapes[net.input_names[0]] = dims
+    rng = np.random.default_rng(args.seed)
+    inputs = {name: rng.normal(size=shapes[name]) for name in net.input_names}
+    net.infer_shapes({k: v.shape for k, v in inputs.items()})   # a clear error if the shape does not fit
+    dense = densify(net, args.start)
+    report = check_equivalence(net, dense, inputs, fragments=not args.e1_only)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def cmd_vectors(args) -> int:
@@ -46,10 +70,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the case generator (default 0)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.set_defaults(func=cmd_vectors)
+
+    sub.add_parser("convert", help="convert a binary .caffemodel to Caffe's HDF5 layout",
+                   description="econv convert SRC -o DST (see `econv convert --help`)", add_help=False)
+
+    p = sub.add_parser(
+        "verify", help="check that the dense net of a Caffe model is exactly equivalent (E1, E2)",
+        description="Load PROTOTXT with WEIGHTS, densify it at --start, run both on a random input and "
+                    "compare every blob downstream of the start: E1 on the original grid and, unless "
+                    "--e1-only, E2 on every fragment (Giusti et al.'s multi-level shift-and-stitch). "
+                    "Prints the max errors; exit status 1 when equivalence fails.")
+    p.add_argument("prototxt")
+    p.add_argument("weights", help=".caffemodel or .caffemodel.h5")
+    p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer to densify at")
+    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["convert"]:
+        from caffe_import import cli_convert
+
+        return cli_convert(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -48,3 +48,31 @@ def test_vectors_file_layout(tmp_path):
 def test_vectors_bad_output_dir_is_a_clear_error(tmp_path, capsys):
     assert main(["vectors", "-o", str(tmp_path / "missing" / "v.h5")]) == 2
     assert "econv vectors: error" in capsys.readouterr().err
+
+
+FIX = __import__("pathlib").Path(__file__).resolve().parents[1] / "data" / "caffe"
+
+
+def test_verify_dense_conv_pool_fixture(capsys):
+    """conv_pool densified at pool1: dilated padded conv, padded AVE pooling, grouped strided conv,
+    InnerProduct downstream -- all exactly equivalent (E1 and every fragment)."""
+    rc = main(["verify", str(FIX / "conv_pool" / "net.prototxt"), str(FIX / "conv_pool" / "weights.caffemodel"),
+               "--start", "pool1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    e2 = float(out.split("E2: max error ")[1].split()[0])
+    assert e2 <= 1e-10
+
+
+def test_verify_reports_a_layer_it_cannot_densify(capsys):
+    rc = main(["verify", str(FIX / "fcn_skip" / "net.prototxt"), str(FIX / "fcn_skip" / "weights.caffemodel"),
+               "--start", "pool1"])
+    assert rc == 2
+    assert "Deconvolution" in capsys.readouterr().err
+
+
+def test_convert_subcommand(tmp_path):
+    dst = tmp_path / "w.h5"
+    assert main(["convert", str(FIX / "conv_pool" / "weights.caffemodel"), "-o", str(dst), "--no-progress"]) == 0
+    with h5py.File(dst, "r") as f:
+        assert f["data/conv1/0"].shape == (4, 3, 3, 3)
