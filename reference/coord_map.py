@@ -1,0 +1,109 @@
+"""Coordinate maps: for every blob, the receptive field, stride and offset of its units in input pixels.
+
+A unit ``i`` of a blob sees input pixels centred at ``offset + stride * i`` over a window of ``rf``
+pixels (per axis).  Composition (Long et al., FCN, section 3: ``f_ks o g_k's' = (f o g)_{k'+(k-1)s', ss'}``):
+
+- Convolution / Pooling (kernel extent ``ext = est*(k-1) + 1``, stride s, pad p), InnerProduct (kernel =
+  its input's size): ``rf' = rf + (ext - 1) * stride``, ``stride' = stride * s``,
+  ``offset' = offset + stride * ((ext - 1) / 2 - p)``.
+- Deconvolution (ext, s, p): output ``y`` is centred on input ``(y + p - (ext - 1) / 2) / s``:
+  ``stride' = stride / s``, ``offset' = offset + stride * (p - (ext - 1) / 2) / s``; the receptive field
+  is reported as the input's (an upsampling adds no new context).
+- Crop (offsets o): ``offset' = offset + stride * o``.  Everything else (pointwise, Eltwise, Concat):
+  unchanged (Eltwise/Concat take their first bottom's map).
+
+Caffe's ``coord_map.crop`` computes Crop offsets from the same rules: the offset that puts unit 0 of
+the cropped blob on unit 0 of the reference, ``(offset_ref - offset_in) / stride``.  For FCN-8s on a
+500x500 input these are 5, 9 and 31 (CAFFE_FACTS 6.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .sizes import extent
+
+__all__ = ["CoordMap", "coord_maps", "crop_offset"]
+
+
+@dataclass(frozen=True)
+class CoordMap:
+    rf: tuple       # receptive field (h, w) in input pixels
+    stride: tuple   # pixels between neighbouring units
+    offset: tuple   # input pixel at the centre of unit 0
+
+    def __str__(self):
+        f = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+        return (f"rf {f(self.rf[0])}x{f(self.rf[1])}, stride {f(self.stride[0])}x{f(self.stride[1])}, "
+                f"offset {f(self.offset[0])},{f(self.offset[1])}")
+
+
+def _num(v):
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _window(m: CoordMap, kernel, stride, pad, est) -> CoordMap:
+    rf, st, off = [], [], []
+    for a in (0, 1):
+        ext = extent(kernel[a], est[a])
+        rf.append(_num(m.rf[a] + (ext - 1) * m.stride[a]))
+        st.append(_num(m.stride[a] * stride[a]))
+        off.append(_num(m.offset[a] + m.stride[a] * ((ext - 1) / 2 - pad[a])))
+    return CoordMap(tuple(rf), tuple(st), tuple(off))
+
+
+def coord_maps(net) -> dict:
+    """``{blob: CoordMap}`` for every blob of ``net`` (last version of in-place blobs)."""
+    maps = {}
+    for layer in net.layers:
+        if layer.type == "Input":
+            for t in layer.top_names:
+                maps[t] = CoordMap((1, 1), (1, 1), (0, 0))
+            continue
+        m = maps[layer.bottom_names[0]]
+        if layer.type == "Convolution":
+            out = _window(m, layer.kernel, layer.stride, layer.pad, layer.est)
+        elif layer.type == "Pooling":
+            kernel = net.blob_shapes_at(layer.name)[0][2:] if layer.global_pooling else layer.kernel
+            out = _window(m, kernel, layer.stride, layer.pad, layer.est)
+        elif layer.type == "InnerProduct":
+            shape = net.blob_shapes_at(layer.name)[0]
+            kernel = tuple(shape[2:4]) if len(shape) == 4 else (1, 1)
+            out = _window(m, kernel, (1, 1), (0, 0), (1, 1))
+        elif layer.type == "Deconvolution":
+            st, off = [], []
+            for a in (0, 1):
+                ext = extent(layer.kernel[a], layer.est[a])
+                st.append(_num(m.stride[a] / layer.stride[a]))
+                off.append(_num(m.offset[a] + m.stride[a] * (layer.pad[a] - (ext - 1) / 2) / layer.stride[a]))
+            out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "Crop":
+            shape = net.blob_shapes_at(layer.name)[0]
+            axis = layer.axis + len(shape) if layer.axis < 0 else layer.axis
+            offs = layer.offsets or [0]
+            offs = offs * (len(shape) - axis) if len(offs) == 1 else offs
+            by_axis = dict(zip(range(axis, len(shape)), offs))
+            out = CoordMap(m.rf, m.stride, tuple(_num(m.offset[a] + m.stride[a] * by_axis.get(2 + a, 0))
+                                                 for a in (0, 1)))
+        else:
+            out = m
+        for t in layer.top_names:
+            maps[t] = out
+    return maps
+
+
+def crop_offset(net, blob: str, reference: str) -> tuple:
+    """The Crop offsets that align ``blob`` with ``reference`` (Caffe's ``coord_map.crop``); a
+    ValueError when the grids differ in stride or the offset is not a non-negative integer."""
+    maps = coord_maps(net)
+    a, b = maps[blob], maps[reference]
+    if a.stride != b.stride:
+        raise ValueError(f"crop_offset: {blob!r} (stride {a.stride}) and {reference!r} (stride "
+                         f"{b.stride}) are on different grids")
+    out = []
+    for i in (0, 1):
+        o = (b.offset[i] - a.offset[i]) / a.stride[i]
+        if o < 0 or not float(o).is_integer():
+            raise ValueError(f"crop_offset: {blob!r} needs offset {o:g} to align with {reference!r}")
+        out.append(int(o))
+    return tuple(out)
