@@ -13,8 +13,32 @@ Learning with Equivalent Mappings"), with Caffe-exact NumPy layers (the oracle),
 Caffe model importer."""
 
 EPILOG = """\
-commands arriving with later work: info, densify, demo.
+commands arriving with later work: densify, demo.
 Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
+
+
+def cmd_info(args) -> int:
+    from caffe_import import load_net
+    from reference.coord_map import coord_maps
+
+    net = load_net(args.prototxt, phase=args.phase)
+    if args.input_shape:
+        dims = tuple(int(d) for d in args.input_shape.replace("x", ",").split(",") if d)
+        shapes = net.infer_shapes({net.input_names[0]: dims})
+    else:
+        shapes = net.blob_shapes
+    maps = coord_maps(net)
+    rows = [("layer", "type", "top", "output shape", "receptive field", "stride", "offset")]
+    for layer in net.layers:
+        for t in layer.top_names:
+            m = maps[t]
+            fmt = lambda p: "x".join(f"{v:g}" for v in p)  # noqa: E731
+            rows.append((layer.name, layer.type, t, "x".join(map(str, shapes[t])) or "scalar",
+                         fmt(m.rf), fmt(m.stride), ",".join(f"{v:g}" for v in m.offset)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return 0
 
 
 def cmd_verify(args) -> int:
@@ -73,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("convert", help="convert a binary .caffemodel to Caffe's HDF5 layout",
                    description="econv convert SRC -o DST (see `econv convert --help`)", add_help=False)
+
+    p = sub.add_parser(
+        "info", help="one row per layer: output shape, receptive field, stride, offset",
+        description="Print one row per layer of PROTOTXT (layer name first): its top's shape for the "
+                    "net's input shape, and the top's coordinate map in input pixels: receptive field, "
+                    "stride, and the offset (pixel at the centre of unit 0; FCN's coordinate maps).")
+    p.add_argument("prototxt")
+    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--phase", choices=["train", "test"], default="test")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser(
         "verify", help="check that the dense net of a Caffe model is exactly equivalent (E1, E2)",

@@ -76,3 +76,12 @@ def test_convert_subcommand(tmp_path):
     assert main(["convert", str(FIX / "conv_pool" / "weights.caffemodel"), "-o", str(dst), "--no-progress"]) == 0
     with h5py.File(dst, "r") as f:
         assert f["data/conv1/0"].shape == (4, 3, 3, 3)
+
+
+def test_info_rows(capsys):
+    assert main(["info", str(FIX / "conv_pool" / "net.prototxt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["layer", "type"]
+    pool2 = next(line.split() for line in lines if line.startswith("pool2 "))
+    # pool2: AVE k3 s2 p1 on conv2 (rf 12, stride 2): rf 12 + 2*2 = 16, stride 4, shape 2x6x5x6
+    assert pool2[1:] == ["Pooling", "pool2", "2x6x5x6", "16x16", "4x4", "0.5,0.5"]
