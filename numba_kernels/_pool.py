@@ -1,0 +1,151 @@
+"""ePool as direct Numba CPU kernels (no column buffer: pooling has no GEMM to feed).
+
+Window of output ``(oy, ox)``: the taps ``(oy*s_h - p_h + i*est_h, ox*s_w - p_w + j*est_w)`` for
+``0 <= i < kh, 0 <= j < kw``; taps outside the image are absent (:mod:`reference.pool` states the
+Caffe rules these kernels follow).
+
+The kernels walk one output row at a time and, for each tap ``(i, j)``, sweep the whole row of
+outputs over the input row (``ox`` in the tap's range ``[lo_j, hi_j)`` of :mod:`._im2col`): the inner
+loop is the same operation on consecutive outputs, which LLVM turns into SIMD code (see
+Note [unsigned indices] there).
+
+- MAX forward: ``acc[ox] = v if v > acc[ox] else acc[ox]`` starting from ``-inf`` (NaN never wins a
+  ``>``), then ``max(acc, -FLT_MAX)`` (Caffe's initial accumulator, which is also what a window with
+  no real value gives).
+- MAX backward recomputes the argmax with the same strict ``>`` in row-major tap order (i outer,
+  j inner), so the first maximum wins a tie, and routes ``dy`` to it; no real value, no gradient.
+- AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
+  ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
+  not); divisor 0 gives 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from ._im2col import tap_ranges
+
+__all__ = ["pool_forward", "pool_backward"]
+
+FLT_MAX = float(np.finfo(np.float32).max)
+
+
+@njit(cache=True)
+def _counts(o_n, s, p, k, e, size):
+    """AVE divisor along one axis, per output: taps of the window that lie in ``[-p, size + p)``."""
+    out = np.zeros(o_n, np.int64)
+    for o in range(o_n):
+        for i in range(k):
+            if o * s - p + i * e < size + p:
+                out[o] += 1
+    return out
+
+
+@njit(cache=True, inline="always")
+def _max_row(acc, a0, x, x0, s, lo, hi):
+    """``acc[a0 + o] = max(acc[a0 + o], x[x0 + o*s])`` for ``o`` in ``[lo, hi)``; NaN never wins."""
+    if s == 1:
+        for o in range(lo, hi):
+            v = x[uint64(x0 + o)]
+            a = acc[uint64(a0 + o)]
+            acc[uint64(a0 + o)] = v if v > a else a
+    else:
+        for o in range(lo, hi):
+            v = x[uint64(x0 + o * s)]
+            a = acc[uint64(a0 + o)]
+            acc[uint64(a0 + o)] = v if v > a else a
+
+
+@njit(cache=True, inline="always")
+def _sum_row(acc, a0, x, x0, s, lo, hi):
+    """``acc[a0 + o] += x[x0 + o*s]`` for ``o`` in ``[lo, hi)``."""
+    if s == 1:
+        for o in range(lo, hi):
+            acc[uint64(a0 + o)] += x[uint64(x0 + o)]
+    else:
+        for o in range(lo, hi):
+            acc[uint64(a0 + o)] += x[uint64(x0 + o * s)]
+
+
+@njit(parallel=True, cache=True)
+def pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
+    """``y`` (nb, C, oh, ow) from ``x`` (nb, C, H, W); parallel over the output rows of all planes."""
+    nb, c_in, h_in, w_in = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    lo, hi = tap_ranges(kw, ew, sw, pw, ow, w_in)
+    cnt_h = _counts(oh, sh, ph, kh, eh, h_in)
+    cnt_w = _counts(ow, sw, pw, kw, ew, w_in)
+    for t in prange(nb * c_in * oh):          # t = (plane, oy): y's row number
+        plane = t // oh
+        oy = t - plane * oh
+        a0 = t * ow
+        yf[a0: a0 + ow] = -np.inf if is_max else 0.0
+        for i in range(kh):
+            h = oy * sh - ph + i * eh
+            if h < 0 or h >= h_in:
+                continue
+            for j in range(kw):
+                x0 = (plane * h_in + h) * w_in + j * ew - pw
+                if is_max:
+                    _max_row(yf, a0, xf, x0, sw, lo[j], hi[j])
+                else:
+                    _sum_row(yf, a0, xf, x0, sw, lo[j], hi[j])
+        for ox in range(ow):
+            a = yf[a0 + ox]
+            if is_max:
+                yf[a0 + ox] = a if a > -FLT_MAX else -FLT_MAX
+            else:
+                div = cnt_h[oy] * cnt_w[ox]
+                yf[a0 + ox] = a / div if div > 0 else 0.0
+
+
+@njit(parallel=True, cache=True)
+def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
+    """``dx += `` the routed (MAX) or spread (AVE) ``dy``; ``dx`` zeroed by the caller.  Parallel
+    over (n, c) planes, so overlapping windows never race."""
+    nb, c_in, h_in, w_in = x.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    xf = x.reshape(-1)
+    gf = dy.reshape(-1)
+    df = dx.reshape(-1)
+    lo, hi = tap_ranges(kw, ew, sw, pw, ow, w_in)
+    cnt_h = _counts(oh, sh, ph, kh, eh, h_in)
+    cnt_w = _counts(ow, sw, pw, kw, ew, w_in)
+    for plane in prange(nb * c_in):
+        best = np.empty(ow, x.dtype)
+        arg = np.empty(ow, np.int64)
+        share = np.empty(ow, x.dtype)
+        for oy in range(oh):
+            g0 = (plane * oh + oy) * ow
+            if is_max:
+                best[:] = -np.inf
+                arg[:] = -1
+            else:
+                for ox in range(ow):       # a tap on the image has divisor >= 1
+                    div = cnt_h[oy] * cnt_w[ox]
+                    share[ox] = gf[g0 + ox] / div if div > 0 else 0.0
+            for i in range(kh):
+                h = oy * sh - ph + i * eh
+                if h < 0 or h >= h_in:
+                    continue
+                for j in range(kw):
+                    x0 = (plane * h_in + h) * w_in + j * ew - pw
+                    if is_max:
+                        for ox in range(lo[j], hi[j]):
+                            v = xf[uint64(x0 + ox * sw)]
+                            if v > best[ox]:
+                                best[ox] = v
+                                arg[ox] = x0 + ox * sw
+                    elif sw == 1:
+                        for ox in range(lo[j], hi[j]):
+                            df[uint64(x0 + ox)] += share[ox]
+                    else:
+                        for ox in range(lo[j], hi[j]):
+                            df[uint64(x0 + ox * sw)] += share[ox]
+            if is_max:
+                for ox in range(ow):
+                    if arg[ox] >= 0:
+                        df[arg[ox]] += gf[g0 + ox]

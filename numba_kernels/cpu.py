@@ -1,0 +1,222 @@
+"""The six eConv/ePool ops on the CPU: Numba kernels plus BLAS, same signatures and results as
+:mod:`reference` (within :data:`reference.tolerance.TOLERANCE`).
+
+Convolution and deconvolution are Caffe's design: an im2col copy with the equivalent stride feeding
+one GEMM per group (``np.dot``: NumPy's multi-threaded BLAS), and col2im for the transposes.  With
+``col`` the column buffer of :mod:`numba_kernels._im2col` (rows ``(c, i, j)``, columns ``(n, oy,
+ox)``) and ``w_g`` a group's weights as a matrix::
+
+    conv2d            y_g   = w_g (O/G, C/G*kh*kw) @ col_g(x)                  (+ b)
+    conv2d_backward   dw_g  = dy_g @ col_g(x)^T       dx = col2im(w_g^T @ dy_g)    db = sum dy
+    deconv2d          y     = col2im(w_g^T (O/G*kh*kw, C/G) @ x_g)             (+ b)
+    deconv2d_backward dx_g  = w_g @ col_g(dy)        dw_g = x_g @ col_g(dy)^T       db = sum dy
+
+where ``dy_g`` and ``x_g`` are laid out as ``(channels, n*oh*ow)`` matrices (a transposing copy).
+Deconvolution's im2col/col2im use the convolution geometry with the roles of input and output
+exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
+chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
+
+Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than any column
+formulation: pooling has no GEMM to feed).
+
+Arguments are checked, and output sizes computed, by the reference's own helpers
+(:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.
+
+Threads: Numba's parallel kernels (OpenMP layer) and BLAS alternate on the same cores.  An OpenMP
+worker that spins after a kernel steals its core from the GEMM that follows (measured at VGG conv5
+size on 2 cores: im2col 2 ms + GEMM 20 ms took 35 ms together), so importing this module sets
+``OMP_WAIT_POLICY=PASSIVE`` unless the environment already says otherwise (then 22 ms).  It takes
+effect when the OpenMP runtime starts, i.e. if no OpenMP library was loaded before.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+
+from reference.checks import like  # noqa: E402
+
+from ._args import check_w, check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
+from ._im2col import col2im, im2col  # noqa: E402
+from ._pool import pool_backward, pool_forward  # noqa: E402
+
+__all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d", "pool2d_backward",
+           "COL_BUDGET"]
+
+COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
+
+
+# ---- helpers ----------------------------------------------------------------------------------
+
+def _inputs(what, x, w, transposed):
+    """``x`` checked and C-contiguous, ``w`` in ``x``'s dtype, C-contiguous, 4-D."""
+    x = np.ascontiguousarray(check_x(x, what))
+    w = np.ascontiguousarray(check_w(like(w, x.dtype, what, "w"), what, transposed))
+    return x, w
+
+
+def _bias(b, dtype, what, n_out):
+    return None if b is None else like(b, dtype, what, "b", (n_out,))
+
+
+def _chunks(n, per_image):
+    """Batch slices whose column buffer has at most COL_BUDGET elements (at least one image)."""
+    step = max(1, min(n, COL_BUDGET // max(1, per_image)))
+    return [slice(a, min(n, a + step)) for a in range(0, n, step)]
+
+
+def _columns(img, kernel, stride, pad, est, out_hw, group):
+    """im2col of ``img`` (nb, C, H, W) as ``(group, C/G*kh*kw, nb*oh*ow)``."""
+    (kh, kw), (sh, sw), (ph, pw), (eh, ew), (oh, ow) = kernel, stride, pad, est, out_hw
+    nb, c = img.shape[:2]
+    col = np.empty((c * kh * kw, nb * oh * ow), dtype=img.dtype)
+    im2col(img, kh, kw, sh, sw, ph, pw, eh, ew, oh, ow, col)
+    return col.reshape(group, -1, nb * oh * ow)
+
+
+def _add_columns(col, kernel, stride, pad, est, out_hw, img):
+    """col2im: ``img`` (nb, C, H, W, zeroed) ``+=`` the ``(group, C/G*kh*kw, nb*oh*ow)`` columns."""
+    (kh, kw), (sh, sw), (ph, pw), (eh, ew), (oh, ow) = kernel, stride, pad, est, out_hw
+    col2im(col.reshape(-1, col.shape[-1]), kh, kw, sh, sw, ph, pw, eh, ew, oh, ow, img)
+
+
+def _as_matrices(a, group):
+    """(nb, C, *spatial) -> (group, C/G, nb*spatial): channels as rows, (n, position) as columns."""
+    nb, c = a.shape[:2]
+    m = a.reshape(nb, c, -1).transpose(1, 0, 2)
+    return np.ascontiguousarray(m).reshape(group, c // group, -1)
+
+
+def _store_matrix(m, out):
+    """Inverse of :func:`_as_matrices` for one group: ``m`` (C_g, nb*P) into ``out`` (nb, C_g, ...)."""
+    nb, cg = out.shape[:2]
+    out.reshape(nb, cg, -1)[...] = m.reshape(cg, nb, -1).transpose(1, 0, 2)
+
+
+def _groups(group, n_in, n_out):
+    ci, co = n_in // group, n_out // group
+    return [(g, slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(group)]
+
+
+# ---- eConv ------------------------------------------------------------------------------------
+
+def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
+    """eConv forward (:func:`reference.conv2d`): im2col + one GEMM per group."""
+    what = "conv2d"
+    x, w = _inputs(what, x, w, transposed=False)
+    stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
+    n, c = x.shape[:2]
+    o, _, kh, kw = w.shape
+    b = _bias(b, x.dtype, what, o)
+    wm = w.reshape(group, o // group, -1)
+    y = np.empty((n, o) + out_hw, dtype=x.dtype)
+    for part in _chunks(n, c * kh * kw * out_hw[0] * out_hw[1]):
+        col = _columns(x[part], (kh, kw), stride, pad, est, out_hw, group)
+        for g, _, cout in _groups(group, c, o):
+            if col.shape[-1] == out_hw[0] * out_hw[1]:          # one image: straight into y
+                np.dot(wm[g], col[g], out=y[part.start, cout].reshape(-1, col.shape[-1]))
+            else:
+                _store_matrix(np.dot(wm[g], col[g]), y[part, cout])
+    if b is not None:
+        y += b[:, None, None]
+    return y
+
+
+def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
+    """eConv backward (:func:`reference.conv2d_backward`): ``(dx, dw, db)``."""
+    what = "conv2d_backward"
+    x, w = _inputs(what, x, w, transposed=False)
+    stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
+    n, c = x.shape[:2]
+    o, _, kh, kw = w.shape
+    dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", (n, o) + out_hw))
+    wm = w.reshape(group, o // group, -1)
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(wm)
+    for part in _chunks(n, c * kh * kw * out_hw[0] * out_hw[1]):
+        col = _columns(x[part], (kh, kw), stride, pad, est, out_hw, group)
+        dym = _as_matrices(dy[part], group)
+        for g in range(group):
+            dw[g] += np.dot(dym[g], col[g].T)
+        for g in range(group):                  # the column buffer now receives d(col)
+            np.dot(wm[g].T, dym[g], out=col[g])
+        _add_columns(col, (kh, kw), stride, pad, est, out_hw, dx[part])
+    db = dy.sum(axis=(0, 2, 3)) if bias else None
+    return dx, dw.reshape(w.shape), db
+
+
+# ---- deconvolution ----------------------------------------------------------------------------
+
+def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
+    """Deconvolution forward (:func:`reference.deconv2d`): one GEMM per group, then col2im."""
+    what = "deconv2d"
+    x, w = _inputs(what, x, w, transposed=True)
+    stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
+                                                         group)
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    b = _bias(b, x.dtype, what, o)
+    wm = w.reshape(group, c // group, -1)
+    y = np.zeros((n, o) + out_hw, dtype=x.dtype)
+    for part in _chunks(n, o * kh * kw * h * wd):
+        xm = _as_matrices(x[part], group)
+        col = np.empty((group, wm.shape[2], xm.shape[2]), dtype=x.dtype)
+        for g in range(group):
+            np.dot(wm[g].T, xm[g], out=col[g])
+        _add_columns(col, (kh, kw), stride, pad, est, (h, wd), y[part])
+    if b is not None:
+        y += b[:, None, None]
+    return y
+
+
+def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
+    """Deconvolution backward (:func:`reference.deconv2d_backward`): ``(dx, dw, db)``."""
+    what = "deconv2d_backward"
+    x, w = _inputs(what, x, w, transposed=True)
+    stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
+                                                         group)
+    n, c, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", (n, o) + out_hw))
+    wm = w.reshape(group, c // group, -1)
+    dx = np.empty_like(x)
+    dw = np.zeros_like(wm)
+    for part in _chunks(n, o * kh * kw * h * wd):
+        col = _columns(dy[part], (kh, kw), stride, pad, est, (h, wd), group)
+        xm = _as_matrices(x[part], group)
+        for g, cin, _ in _groups(group, c, o):
+            dw[g] += np.dot(xm[g], col[g].T)
+            _store_matrix(np.dot(wm[g], col[g]), dx[part, cin])
+    db = dy.sum(axis=(0, 2, 3)) if bias else None
+    return dx, dw.reshape(w.shape), db
+
+
+# ---- ePool ------------------------------------------------------------------------------------
+
+def _pool_args(geo):
+    (kh, kw), (sh, sw), (ph, pw), (eh, ew) = geo.kernel, geo.stride, geo.pad, geo.est
+    return kh, kw, sh, sw, ph, pw, eh, ew, geo.mode == "max"
+
+
+def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
+    """ePool forward (:func:`reference.pool2d`): direct kernel, Caffe's rules."""
+    x = np.ascontiguousarray(check_x(x, "pool2d"))
+    geo = pool_geometry("pool2d", x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    pool_forward(x, *_pool_args(geo), y)
+    return y
+
+
+def pool2d_backward(dy, x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
+    """ePool backward (:func:`reference.pool2d_backward`): ``dx``; MAX recomputes the argmax."""
+    what = "pool2d_backward"
+    x = np.ascontiguousarray(check_x(x, what))
+    geo = pool_geometry(what, x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", x.shape[:2] + geo.out_hw))
+    dx = np.zeros_like(x)
+    pool_backward(dy, x, *_pool_args(geo), dx)
+    return dx
+

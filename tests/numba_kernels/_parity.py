@@ -1,0 +1,31 @@
+"""The op table's parity check, one test per case: every backend against the reference, forward and
+backward, with the dtype's tolerance (:mod:`reference.tolerance`)."""
+
+import numpy as np
+
+import reference.ops as reference_ops
+from reference.tolerance import max_rel_err, tolerance
+
+
+def cotangent(case, shape):
+    """The case's ``dy``.  (While the op table's pooling sizes lag the reference's joint clip rule,
+    a case whose ``dy`` no longer fits the output gets a fresh one of the right shape.)"""
+    if case.dy.shape == tuple(shape):
+        return case.dy
+    return np.random.default_rng(len(case.name)).normal(size=shape).astype(case.dy.dtype)
+
+
+def check_case(impl, case, to_numpy=np.asarray):
+    """Run ``case`` (already cast to its dtype) through ``impl`` and the reference; assert parity."""
+    spec = case.spec
+    dtype = case.arrays["x"].dtype
+    y_ref = spec.forward(reference_ops, case.arrays, case.params)
+    dy = cotangent(case, y_ref.shape)
+    expected = {"y": y_ref, **spec.vjp(reference_ops, case.arrays, case.params, dy)}
+    got = {"y": spec.forward(impl, case.arrays, case.params),
+           **spec.vjp(impl, case.arrays, case.params, dy)}
+    for name, ref in expected.items():
+        value = np.asarray(to_numpy(got[name]))
+        assert value.dtype == ref.dtype, f"{case.name} {name}: dtype {value.dtype}, expected {ref.dtype}"
+        err = max_rel_err(value, ref)
+        assert err <= tolerance(dtype), f"{case.name} [{dtype}] {name}: error {err:.3e}"
