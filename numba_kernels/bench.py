@@ -1,0 +1,333 @@
+"""``econv bench``: eConv/ePool speed, side by side in one run, with ratios (DESIGN.md section 5).
+
+What it measures, each op timed by every implementation in alternation (round-robin, the minimum of
+``--repeat`` rounds, after one warm-up call), so the ratios come from one run on one machine:
+
+- eConv forward and backward at VGG conv5 sizes: 512 -> 512 channels, 3x3 kernel, 28x28 and 56x56,
+  est 2 and 4 with pad = est (the dense VGG layers): ``numba_kernels.cpu`` versus the NumPy reference
+  and PyTorch CPU (``conv2d`` with ``dilation``; backward = ``aten.convolution_backward`` alone);
+  GFLOP/s versus this machine's sgemm rate, measured with ``np.dot`` in float32 on the GEMM each
+  layer runs (M = 512, K = 512*9, N = H*W): the ceiling of an im2col design.
+- ePool forward and backward on the same inputs: MAX with kernel 2, stride 1, est E (a densified
+  2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``
+  (backward = ``aten.max_pool2d_with_indices_backward`` alone); AVE against the reference only
+  (PyTorch's ``avg_pool2d`` has no dilation).
+- On a GPU (``numba.cuda.is_available()``, not the simulator): ``numba_kernels.cuda`` versus
+  PyTorch/cuDNN in float32 with TF32 off, arrays resident on the device.
+
+``--quick`` uses 64 channels at 14x14 and 28x28; ``--json FILE`` saves every number.  PyTorch is
+optional (``pip install torch``): without it those columns are empty.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["add_parser", "run"]
+
+
+# ---- machine and timing ------------------------------------------------------------------------
+
+def machine_info() -> dict:
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numba
+    info = {"cpu": model, "nproc": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__,
+            "numba_threads": numba.get_num_threads(), "blas": _blas_name()}
+    return info
+
+
+def _blas_name() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # noqa: BLE001 - informational only
+        return "?"
+
+
+def _torch():
+    """PyTorch if importable, else None.
+
+    Imported *after* :mod:`numba_kernels.cpu`, which sets ``OMP_WAIT_POLICY=PASSIVE``: PyTorch ships
+    a ``libgomp.so.1`` that Numba's OpenMP layer then shares, and whichever imports first fixes the
+    policy for both.  With spinning OpenMP workers every Numba kernel that follows a BLAS call waits
+    for a scheduler tick (measured: 8 ms per small conv instead of 0.6 ms), so both run passive.
+    """
+    import numba_kernels.cpu  # noqa: F401  (the OpenMP policy first)
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
+    """``{name: best seconds}``: one warm-up call each, then ``repeat`` round-robin rounds.
+
+    No sleep between calls: on this VM a thread pool woken from idle costs several milliseconds.
+    """
+    sync = sync or (lambda: None)
+    best = {}
+    for name, fn in fns.items():
+        fn()
+        sync()
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            elapsed = time.perf_counter() - start
+            best[name] = min(best.get(name, float("inf")), elapsed)
+    return best
+
+
+# ---- the measured configurations ----------------------------------------------------------------
+
+def configs(quick: bool):
+    channels, sizes = (64, (14, 28)) if quick else (512, (28, 56))
+    return [dict(c=channels, hw=hw, est=est) for hw in sizes for est in (2, 4)]
+
+
+def _fmt_ms(t):
+    return "-" if t is None else f"{t * 1e3:9.2f}"
+
+
+def _ratio(a, b):
+    """How many times faster numba is than ``b`` (``b / a``)."""
+    return None if (a is None or b is None) else b / a
+
+
+class Report:
+    def __init__(self, out=None):
+        self.rows = []
+        self.out = out if out is not None else sys.stdout
+
+    def say(self, msg):
+        print(msg, file=self.out, flush=True)
+
+    def add(self, **row):
+        self.rows.append(row)
+        t = row["times"]
+        extra = ""
+        if row.get("gflops") is not None:
+            extra = f"  numba {row['gflops']:.0f} GFLOP/s"
+            if row.get("sgemm_gflops"):
+                extra += f" = {100 * row['gflops'] / row['sgemm_gflops']:.0f}% of sgemm"
+        ratios = "  ".join(f"x{r:.2f} vs {k}" for k, r in row["ratios"].items() if r is not None)
+        self.say(f"  {row['op']:<22} {row['size']:<18} "
+                 + "  ".join(f"{k} {_fmt_ms(v)} ms" for k, v in t.items()) + f"  {ratios}{extra}")
+
+
+# ---- CPU ----------------------------------------------------------------------------------------
+
+def sgemm_rate(m, k, n, repeat, rng) -> float:
+    """GFLOP/s of ``np.dot`` in float32 on an (m, k) @ (k, n) product."""
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), np.float32)
+    t = timed_rounds({"sgemm": lambda: np.dot(a, b, out=out)}, repeat)["sgemm"]
+    return 2.0 * m * k * n / t / 1e9
+
+
+def warm_up(torch, seconds=1.0):
+    """Start every thread pool (BLAS, Numba, PyTorch) and let them settle before anything is timed:
+    right after start-up the first calls of each are several times slower on this VM."""
+    import numba_kernels.cpu as nk
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 32, 16, 16), dtype=np.float32)
+    w = rng.standard_normal((32, 32, 3, 3), dtype=np.float32)
+    a = rng.standard_normal((256, 256), dtype=np.float32)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        np.dot(a, a)
+        nk.conv2d_backward(nk.conv2d(x, w, pad=2, est=2), x, w, pad=2, est=2)
+        nk.pool2d_backward(nk.pool2d(x, 2, 1, 0, 2), x, 2, 1, 0, 2)
+        if torch is not None:
+            tx = torch.from_numpy(x)
+            torch.nn.functional.conv2d(tx, torch.from_numpy(w), padding=2, dilation=2)
+            torch.nn.functional.max_pool2d(tx, 2, 1, 0, dilation=2)
+
+
+def bench_cpu(report, quick, repeat, with_reference, torch):
+    import numba_kernels.cpu as nk
+    import reference as ref
+
+    report.say("warming up the thread pools (BLAS, Numba, PyTorch) ...")
+    warm_up(torch)
+    rng = np.random.default_rng(0)
+    ref_repeat = 1
+    items = configs(quick)
+    for idx, cfg in enumerate(items, 1):
+        c, hw, e = cfg["c"], cfg["hw"], cfg["est"]
+        size = f"{c}x{hw}x{hw} est {e}"
+        report.say(f"[{idx}/{len(items)}] {size} (3x3 kernel, pad {e}) ...")
+        x = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+        w = (rng.standard_normal((c, c, 3, 3), dtype=np.float32) / np.sqrt(9 * c)).astype(np.float32)
+        b = rng.standard_normal(c, dtype=np.float32)
+        dy = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+        flops = 2.0 * c * c * 9 * hw * hw
+        sgemm = sgemm_rate(c, 9 * c, hw * hw, repeat, rng)
+        report.say(f"  sgemm (np.dot float32, {c} x {9 * c} x {hw * hw}): {sgemm:.0f} GFLOP/s")
+
+        fwd = {"numba": lambda: nk.conv2d(x, w, b, pad=e, est=e)}
+        bwd = {"numba": lambda: nk.conv2d_backward(dy, x, w, pad=e, est=e)}
+        if torch is not None:
+            tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
+            fwd["torch"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=e, dilation=e)
+            bwd["torch"] = lambda: torch.ops.aten.convolution_backward(
+                tdy, tx, tw, [c], [1, 1], [e, e], [e, e], False, [0, 0], 1, [True, True, True])
+        t_fwd = timed_rounds(fwd, repeat)
+        t_bwd = timed_rounds(bwd, repeat)
+        if with_reference:
+            t_fwd.update(timed_rounds({"reference": lambda: ref.conv2d(x, w, b, pad=e, est=e)},
+                                      ref_repeat))
+            t_bwd.update(timed_rounds(
+                {"reference": lambda: ref.conv2d_backward(dy, x, w, pad=e, est=e)}, ref_repeat))
+        for op, t, fl in (("eConv forward", t_fwd, flops), ("eConv backward", t_bwd, 2 * flops)):
+            report.add(op=op, size=size, times=t, gflops=fl / t["numba"] / 1e9, sgemm_gflops=sgemm,
+                       ratios={k: _ratio(t["numba"], t.get(k)) for k in ("torch", "reference")})
+
+        for mode, k, p in (("max", 2, 0), ("max", 3, 1), ("ave", 2, 0)):
+            y = nk.pool2d(x, k, 1, p, e, mode=mode)
+            gy = rng.standard_normal(y.shape, dtype=np.float32)
+            fwd = {"numba": lambda: nk.pool2d(x, k, 1, p, e, mode=mode)}
+            bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, mode=mode)}
+            if torch is not None and mode == "max":
+                tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
+                _, idx_t = torch.ops.aten.max_pool2d_with_indices(tx, [k, k], [1, 1], [p, p], [e, e])
+                fwd["torch"] = lambda: torch.nn.functional.max_pool2d(tx, k, 1, p, dilation=e)
+                bwd["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                    tgy, tx, [k, k], [1, 1], [p, p], [e, e], False, idx_t)
+            t_fwd = timed_rounds(fwd, repeat)
+            t_bwd = timed_rounds(bwd, repeat)
+            if with_reference:
+                t_fwd.update(timed_rounds(
+                    {"reference": lambda: ref.pool2d(x, k, 1, p, e, mode=mode)}, ref_repeat))
+                t_bwd.update(timed_rounds(
+                    {"reference": lambda: ref.pool2d_backward(gy, x, k, 1, p, e, mode=mode)},
+                    ref_repeat))
+            label = f"ePool {mode.upper()} k{k} p{p}"
+            for op, t in ((label + " fwd", t_fwd), (label + " bwd", t_bwd)):
+                report.add(op=op, size=size, times=t, gflops=None, sgemm_gflops=None,
+                           ratios={kk: _ratio(t["numba"], t.get(kk)) for kk in ("torch", "reference")})
+
+
+# ---- GPU ----------------------------------------------------------------------------------------
+
+def bench_gpu(report, quick, repeat, torch):
+    import numba_kernels.cuda as nc
+    from numba import cuda
+
+    name = cuda.get_current_device().name
+    report.say(f"GPU: {name.decode() if isinstance(name, bytes) else name}")
+    use_torch = torch is not None and torch.cuda.is_available()
+    if use_torch:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+
+    def sync():
+        cuda.synchronize()
+        if use_torch:
+            torch.cuda.synchronize()
+
+    rng = np.random.default_rng(0)
+    for cfg in configs(quick):
+        c, hw, e = cfg["c"], cfg["hw"], cfg["est"]
+        size = f"{c}x{hw}x{hw} est {e}"
+        report.say(f"[gpu] {size} ...")
+        x = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+        w = (rng.standard_normal((c, c, 3, 3), dtype=np.float32) / np.sqrt(9 * c)).astype(np.float32)
+        b = rng.standard_normal(c, dtype=np.float32)
+        dy = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
+        dx_, dw_, db_, ddy_ = (cuda.to_device(a) for a in (x, w, b, dy))
+        flops = 2.0 * c * c * 9 * hw * hw
+        fwd = {"numba.cuda": lambda: nc.conv2d(dx_, dw_, db_, pad=e, est=e)}
+        bwd = {"numba.cuda": lambda: nc.conv2d_backward(ddy_, dx_, dw_, pad=e, est=e)}
+        pool_f = {"numba.cuda": lambda: nc.pool2d(dx_, 2, 1, 0, e)}
+        if use_torch:
+            tx, tw, tb, tdy = (torch.from_numpy(a).cuda() for a in (x, w, b, dy))
+            fwd["cudnn"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=e, dilation=e)
+            bwd["cudnn"] = lambda: torch.ops.aten.convolution_backward(
+                tdy, tx, tw, [c], [1, 1], [e, e], [e, e], False, [0, 0], 1, [True, True, True])
+            pool_f["cudnn"] = lambda: torch.nn.functional.max_pool2d(tx, 2, 1, 0, dilation=e)
+        for op, fns, fl in (("eConv forward (GPU)", fwd, flops), ("eConv backward (GPU)", bwd,
+                                                                  2 * flops),
+                            ("ePool MAX k2 fwd (GPU)", pool_f, None)):
+            t = timed_rounds(fns, repeat, sync)
+            report.add(op=op, size=size, times=t,
+                       gflops=None if fl is None else fl / t["numba.cuda"] / 1e9, sgemm_gflops=None,
+                       ratios={"cudnn": _ratio(t["numba.cuda"], t.get("cudnn"))})
+
+
+# ---- command ---------------------------------------------------------------------------------------
+
+def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None) -> dict:
+    """Run the benchmark; returns (and optionally saves) ``{"machine": ..., "results": [...]}``."""
+    torch = _torch()
+    report = Report(out)
+    info = machine_info()
+    if torch is not None:
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
+    report.say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    if torch is None:
+        report.say("PyTorch is not installed: no PyTorch columns (pip install torch)")
+    report.say("times: best of the rounds, ms; 'xR vs I' = numba is R times as fast as I")
+    bench_cpu(report, quick, repeat, with_reference, torch)
+
+    from numba import config, cuda
+    if cuda.is_available() and not config.ENABLE_CUDASIM:
+        bench_gpu(report, quick, repeat, torch)
+    else:
+        report.say("no GPU (or the CUDA simulator is on): numba.cuda not measured")
+    result = {"machine": info, "quick": quick, "repeat": repeat, "results": report.rows}
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(result, f, indent=1)
+        report.say(f"wrote {json_path}")
+    return result
+
+
+def _command(args) -> int:
+    if args.repeat < 1:
+        raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
+    run(quick=args.quick, repeat=args.repeat, json_path=args.json,
+        with_reference=not args.no_reference)
+    return 0
+
+
+def add_parser(subparsers):
+    """Register ``econv bench`` on an argparse ``subparsers`` object."""
+    p = subparsers.add_parser(
+        "bench", help="eConv/ePool speed: numba CPU vs reference vs PyTorch, GFLOP/s vs sgemm, GPU",
+        description=__doc__.split("\n\n", 1)[1], formatter_class=_raw_formatter())
+    p.add_argument("--quick", action="store_true", help="64 channels at 14x14 and 28x28")
+    p.add_argument("--repeat", type=int, default=5, help="timed rounds per op (default 5)")
+    p.add_argument("--json", metavar="FILE", help="also save the results as JSON")
+    p.add_argument("--no-reference", action="store_true",
+                   help="skip the (slow) NumPy reference timings")
+    p.set_defaults(func=_command)
+    return p
+
+
+def _raw_formatter():
+    import argparse
+    return argparse.RawDescriptionHelpFormatter

@@ -1,0 +1,45 @@
+"""``econv bench`` (numba_kernels.bench): the subcommand parses, runs end to end on a tiny
+configuration, prints ratios and saves JSON.  (Speed itself is measured, never asserted.)"""
+
+import argparse
+import io
+import json
+
+import pytest
+
+from numba_kernels import bench
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setattr(bench, "configs", lambda quick: [dict(c=4, hw=6, est=2)])
+    monkeypatch.setattr(bench, "warm_up", lambda torch, seconds=1.0: None)
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="econv")
+    bench.add_parser(p.add_subparsers(dest="command"))
+    return p
+
+
+def test_bench_subcommand_runs_and_saves_json(tiny, tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    args = parser().parse_args(["bench", "--quick", "--repeat", "1", "--json", str(path)])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "machine:" in out and "eConv forward" in out and "ePool MAX k2 p0 fwd" in out
+    assert "% of sgemm" in out and "vs reference" in out
+    saved = json.loads(path.read_text())
+    assert saved["machine"]["nproc"] >= 1 and saved["repeat"] == 1
+    ops = {r["op"] for r in saved["results"]}
+    assert {"eConv forward", "eConv backward", "ePool AVE k2 p0 bwd"} <= ops
+    for row in saved["results"]:
+        assert row["times"]["numba"] > 0 and row["ratios"]["reference"] > 0
+
+
+def test_bench_without_reference_and_bad_repeat(tiny):
+    result = bench.run(repeat=1, with_reference=False, out=io.StringIO())
+    assert all("reference" not in r["times"] for r in result["results"])
+    args = parser().parse_args(["bench", "--repeat", "0"])
+    with pytest.raises(ValueError, match="repeat"):
+        args.func(args)
