@@ -637,7 +637,9 @@ def _softmax_rows(x, label, ignore, has_ignore, prob, loss, valid, bad):
         q = t - n * q_len
         m = x[n, 0, q]
         for c in range(1, c_in):
-            m = max(m, x[n, c, q])
+            v = x[n, c, q]
+            if v > m:
+                m = v
         s = 0.0
         for c in range(c_in):
             e = math.exp(x[n, c, q] - m)
@@ -647,14 +649,15 @@ def _softmax_rows(x, label, ignore, has_ignore, prob, loss, valid, bad):
             prob[n, c, q] = prob[n, c, q] / s
         lab_f = label[t]
         lab = int(lab_f) if lab_f == lab_f else -1          # NaN -> out of range
-        is_valid = not (has_ignore and lab_f == lab_f and lab == ignore)
+        is_valid = not (has_ignore != 0 and lab_f == lab_f and lab == ignore)
         loss[t] = 0.0
         valid[t] = 0.0
         if is_valid:
             if lab < 0 or lab >= c_in or lab_f != lab_f:
                 bad[0] = 1
             else:
-                loss[t] = -math.log(max(prob[n, lab, q], FLT_MIN))
+                p = prob[n, lab, q]
+                loss[t] = -math.log(FLT_MIN if p < FLT_MIN else p)   # NaN stays NaN
                 valid[t] = 1.0
 
 
@@ -746,7 +749,7 @@ def _softmax_loss_grad(prob, label, ignore, has_ignore, scale, dx):
         n = t // (q_len * c_in)
         lab_f = label[n * q_len + q]
         lab = int(lab_f)
-        if has_ignore and lab == ignore:
+        if has_ignore != 0 and lab == ignore:
             dx[n, c, q] = 0
         else:
             g = prob[n, c, q] - (1.0 if c == lab else 0.0)
@@ -756,7 +759,7 @@ def _softmax_loss_grad(prob, label, ignore, has_ignore, scale, dx):
 @cuda.jit
 def _count_valid(label, ignore, has_ignore, out):
     for t in range(cuda.grid(1), label.size, cuda.gridsize(1)):
-        out[t] = 0.0 if (has_ignore and int(label[t]) == ignore) else 1.0
+        out[t] = 0.0 if (has_ignore != 0 and int(label[t]) == ignore) else 1.0
 
 
 def softmax_loss_backward(prob, label, ignore_label=None, normalization="VALID", loss_weight=1.0):
