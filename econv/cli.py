@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
     p.set_defaults(func=cmd_verify)
+
+    from numba_kernels.bench import add_parser as add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
