@@ -14,6 +14,8 @@ Note [unsigned indices] there).
   no real value gives).
 - MAX backward recomputes the argmax with the same strict ``>`` in row-major tap order (i outer,
   j inner), so the first maximum wins a tie, and routes ``dy`` to it; no real value, no gradient.
+  Tracking the index next to the value keeps LLVM from vectorizing this loop (measured, with
+  branches or selects, int64 or float indices alike), so it runs about 5x slower than the forward.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
   ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
   not); divisor 0 gives 0.
@@ -68,6 +70,17 @@ def _sum_row(acc, a0, x, x0, s, lo, hi):
             acc[uint64(a0 + o)] += x[uint64(x0 + o * s)]
 
 
+@njit(cache=True, inline="always")
+def _add_row(dst, d0, s, src, lo, hi):
+    """``dst[d0 + o*s] += src[o]`` for ``o`` in ``[lo, hi)``."""
+    if s == 1:
+        for o in range(lo, hi):
+            dst[uint64(d0 + o)] += src[o]
+    else:
+        for o in range(lo, hi):
+            dst[uint64(d0 + o * s)] += src[o]
+
+
 @njit(parallel=True, cache=True)
 def pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
     """``y`` (nb, C, oh, ow) from ``x`` (nb, C, H, W); parallel over the output rows of all planes."""
@@ -82,17 +95,21 @@ def pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
         plane = t // oh
         oy = t - plane * oh
         a0 = t * ow
-        yf[a0: a0 + ow] = -np.inf if is_max else 0.0
-        for i in range(kh):
-            h = oy * sh - ph + i * eh
-            if h < 0 or h >= h_in:
-                continue
-            for j in range(kw):
-                x0 = (plane * h_in + h) * w_in + j * ew - pw
-                if is_max:
-                    _max_row(yf, a0, xf, x0, sw, lo[j], hi[j])
-                else:
-                    _sum_row(yf, a0, xf, x0, sw, lo[j], hi[j])
+        x_plane = plane * h_in * w_in
+        if is_max:          # two separate loop nests: a flag tested inside them costs 1.5x
+            yf[a0: a0 + ow] = -np.inf
+            for i in range(kh):
+                h = oy * sh - ph + i * eh
+                if 0 <= h < h_in:
+                    for j in range(kw):
+                        _max_row(yf, a0, xf, x_plane + h * w_in + j * ew - pw, sw, lo[j], hi[j])
+        else:
+            yf[a0: a0 + ow] = 0.0
+            for i in range(kh):
+                h = oy * sh - ph + i * eh
+                if 0 <= h < h_in:
+                    for j in range(kw):
+                        _sum_row(yf, a0, xf, x_plane + h * w_in + j * ew - pw, sw, lo[j], hi[j])
         for ox in range(ow):
             a = yf[a0 + ox]
             if is_max:
@@ -115,37 +132,37 @@ def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
     cnt_h = _counts(oh, sh, ph, kh, eh, h_in)
     cnt_w = _counts(ow, sw, pw, kw, ew, w_in)
     for plane in prange(nb * c_in):
-        best = np.empty(ow, x.dtype)
-        arg = np.empty(ow, np.int64)
-        share = np.empty(ow, x.dtype)
-        for oy in range(oh):
-            g0 = (plane * oh + oy) * ow
-            if is_max:
+        x_plane = plane * h_in * w_in
+        if is_max:
+            best = np.empty(ow, x.dtype)
+            arg = np.empty(ow, np.int64)
+            for oy in range(oh):
                 best[:] = -np.inf
                 arg[:] = -1
-            else:
+                for i in range(kh):
+                    h = oy * sh - ph + i * eh
+                    if 0 <= h < h_in:
+                        for j in range(kw):
+                            x0 = x_plane + h * w_in + j * ew - pw
+                            for ox in range(lo[j], hi[j]):
+                                at = x0 + ox * sw
+                                v = xf[uint64(at)]
+                                if v > best[ox]:
+                                    best[ox] = v
+                                    arg[ox] = at
+                g0 = (plane * oh + oy) * ow
+                for ox in range(ow):
+                    if arg[ox] >= 0:
+                        df[uint64(arg[ox])] += gf[uint64(g0 + ox)]
+        else:
+            share = np.empty(ow, x.dtype)
+            for oy in range(oh):
+                g0 = (plane * oh + oy) * ow
                 for ox in range(ow):       # a tap on the image has divisor >= 1
                     div = cnt_h[oy] * cnt_w[ox]
                     share[ox] = gf[g0 + ox] / div if div > 0 else 0.0
-            for i in range(kh):
-                h = oy * sh - ph + i * eh
-                if h < 0 or h >= h_in:
-                    continue
-                for j in range(kw):
-                    x0 = (plane * h_in + h) * w_in + j * ew - pw
-                    if is_max:
-                        for ox in range(lo[j], hi[j]):
-                            v = xf[uint64(x0 + ox * sw)]
-                            if v > best[ox]:
-                                best[ox] = v
-                                arg[ox] = x0 + ox * sw
-                    elif sw == 1:
-                        for ox in range(lo[j], hi[j]):
-                            df[uint64(x0 + ox)] += share[ox]
-                    else:
-                        for ox in range(lo[j], hi[j]):
-                            df[uint64(x0 + ox * sw)] += share[ox]
-            if is_max:
-                for ox in range(ow):
-                    if arg[ox] >= 0:
-                        df[arg[ox]] += gf[g0 + ox]
+                for i in range(kh):
+                    h = oy * sh - ph + i * eh
+                    if 0 <= h < h_in:
+                        for j in range(kw):
+                            _add_row(df, x_plane + h * w_in + j * ew - pw, sw, share, lo[j], hi[j])

@@ -1,13 +1,14 @@
 """``econv bench``: eConv/ePool speed, side by side in one run, with ratios (DESIGN.md section 5).
 
 What it measures, each op timed by every implementation in alternation (round-robin, the minimum of
-``--repeat`` rounds, after one warm-up call), so the ratios come from one run on one machine:
+``--repeat`` rounds, each timed call preceded by an untimed one of the same implementation), so the
+ratios come from one run on one machine:
 
 - eConv forward and backward at VGG conv5 sizes: 512 -> 512 channels, 3x3 kernel, 28x28 and 56x56,
   est 2 and 4 with pad = est (the dense VGG layers): ``numba_kernels.cpu`` versus the NumPy reference
   and PyTorch CPU (``conv2d`` with ``dilation``; backward = ``aten.convolution_backward`` alone);
   GFLOP/s versus this machine's sgemm rate, measured with ``np.dot`` in float32 on the GEMM each
-  layer runs (M = 512, K = 512*9, N = H*W): the ceiling of an im2col design.
+  layer runs (M = 512, K = 512*9, N = H*W), in the same rounds: the ceiling of an im2col design.
 - ePool forward and backward on the same inputs: MAX with kernel 2, stride 1, est E (a densified
   2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``
   (backward = ``aten.max_pool2d_with_indices_backward`` alone); AVE against the reference only
@@ -77,22 +78,23 @@ def _torch():
 
 
 def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
-    """``{name: best seconds}``: one warm-up call each, then ``repeat`` round-robin rounds.
+    """``{name: best seconds}`` over ``repeat`` round-robin rounds.
 
-    No sleep between calls: on this VM a thread pool woken from idle costs several milliseconds.
+    In every round each implementation runs twice and only the second call is timed: the first
+    absorbs what the previous implementation left behind (BLAS and OpenMP worker threads that keep
+    spinning for a while after their work, caches).  No sleep between calls: on this VM a thread
+    pool woken from idle costs several milliseconds.
     """
     sync = sync or (lambda: None)
     best = {}
-    for name, fn in fns.items():
-        fn()
-        sync()
     for _ in range(repeat):
         for name, fn in fns.items():
+            fn()
+            sync()
             start = time.perf_counter()
             fn()
             sync()
-            elapsed = time.perf_counter() - start
-            best[name] = min(best.get(name, float("inf")), elapsed)
+            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
     return best
 
 
@@ -135,15 +137,6 @@ class Report:
 
 # ---- CPU ----------------------------------------------------------------------------------------
 
-def sgemm_rate(m, k, n, repeat, rng) -> float:
-    """GFLOP/s of ``np.dot`` in float32 on an (m, k) @ (k, n) product."""
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((k, n), dtype=np.float32)
-    out = np.empty((m, n), np.float32)
-    t = timed_rounds({"sgemm": lambda: np.dot(a, b, out=out)}, repeat)["sgemm"]
-    return 2.0 * m * k * n / t / 1e9
-
-
 def warm_up(torch, seconds=1.0):
     """Start every thread pool (BLAS, Numba, PyTorch) and let them settle before anything is timed:
     right after start-up the first calls of each are several times slower on this VM."""
@@ -182,10 +175,13 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
         b = rng.standard_normal(c, dtype=np.float32)
         dy = rng.standard_normal((1, c, hw, hw), dtype=np.float32)
         flops = 2.0 * c * c * 9 * hw * hw
-        sgemm = sgemm_rate(c, 9 * c, hw * hw, repeat, rng)
-        report.say(f"  sgemm (np.dot float32, {c} x {9 * c} x {hw * hw}): {sgemm:.0f} GFLOP/s")
+        # the GEMM an im2col conv runs, timed in the same rounds as the convolutions
+        ga = rng.standard_normal((c, 9 * c), dtype=np.float32)
+        gb = rng.standard_normal((9 * c, hw * hw), dtype=np.float32)
+        gout = np.empty((c, hw * hw), np.float32)
 
-        fwd = {"numba": lambda: nk.conv2d(x, w, b, pad=e, est=e)}
+        fwd = {"numba": lambda: nk.conv2d(x, w, b, pad=e, est=e),
+               "sgemm": lambda: np.dot(ga, gb, out=gout)}
         bwd = {"numba": lambda: nk.conv2d_backward(dy, x, w, pad=e, est=e)}
         if torch is not None:
             tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
@@ -194,6 +190,8 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
                 tdy, tx, tw, [c], [1, 1], [e, e], [e, e], False, [0, 0], 1, [True, True, True])
         t_fwd = timed_rounds(fwd, repeat)
         t_bwd = timed_rounds(bwd, repeat)
+        sgemm = flops / t_fwd.pop("sgemm") / 1e9
+        report.say(f"  sgemm (np.dot float32, {c} x {9 * c} x {hw * hw}): {sgemm:.0f} GFLOP/s")
         if with_reference:
             t_fwd.update(timed_rounds({"reference": lambda: ref.conv2d(x, w, b, pad=e, est=e)},
                                       ref_repeat))
