@@ -64,12 +64,9 @@ def _blas_name() -> str:
 def _torch():
     """PyTorch if importable, else None.
 
-    Imported *after* :mod:`numba_kernels.cpu`, which sets ``OMP_WAIT_POLICY=PASSIVE``: PyTorch ships
-    a ``libgomp.so.1`` that Numba's OpenMP layer then shares, and whichever imports first fixes the
-    policy for both.  With spinning OpenMP workers every Numba kernel that follows a BLAS call waits
-    for a scheduler tick (measured: 8 ms per small conv instead of 0.6 ms), so both run passive.
+    Imported before :mod:`numba_kernels.cpu`, so PyTorch keeps its default OpenMP settings and the
+    Numba kernels take the ``workqueue`` threading layer (see :mod:`numba_kernels.cpu`).
     """
-    import numba_kernels.cpu  # noqa: F401  (the OpenMP policy first)
     try:
         import torch
     except ImportError:
@@ -279,12 +276,15 @@ def bench_gpu(report, quick, repeat, torch):
 def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None) -> dict:
     """Run the benchmark; returns (and optionally saves) ``{"machine": ..., "results": [...]}``."""
     torch = _torch()
+    import numba_kernels.cpu  # noqa: F401  (after PyTorch: chooses Numba's threading layer)
     report = Report(out)
     info = machine_info()
     if torch is not None:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
     info["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
+    import numba
+    info["numba_threading_layer"] = numba.config.THREADING_LAYER
     report.say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     if torch is None:
         report.say("PyTorch is not installed: no PyTorch columns (pip install torch)")

@@ -22,18 +22,42 @@ formulation: pooling has no GEMM to feed).
 Arguments are checked, and output sizes computed, by the reference's own helpers
 (:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.
 
-Threads: Numba's parallel kernels (OpenMP layer) and BLAS alternate on the same cores.  An OpenMP
-worker that spins after a kernel steals its core from the GEMM that follows (measured at VGG conv5
-size on 2 cores: im2col 2 ms + GEMM 20 ms took 35 ms together), so importing this module sets
-``OMP_WAIT_POLICY=PASSIVE`` unless the environment already says otherwise (then 22 ms).  It takes
-effect when the OpenMP runtime starts, i.e. if no OpenMP library was loaded before.
+Threads: Numba's parallel kernels and BLAS alternate on the same cores.  An OpenMP worker that
+spins after a kernel steals its core from the GEMM that follows, and a sleeping worker woken while
+BLAS threads spin waits for a scheduler tick (measured on 2 cores: a small conv took 8 ms instead of
+0.3 ms, VGG conv5 40 ms instead of 23).  So, unless ``NUMBA_THREADING_LAYER`` is set, importing this
+module picks: Numba's OpenMP layer with ``OMP_WAIT_POLICY=PASSIVE`` (unless the environment says
+otherwise) when no OpenMP runtime is loaded yet, or Numba's own ``workqueue`` layer when one is
+(PyTorch ships a ``libgomp.so.1`` that Numba would share, already started with spinning workers).
+Both take effect only if no Numba parallel kernel has run yet.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+def _openmp_loaded() -> bool:
+    """Whether an OpenMP runtime is already mapped into this process (Linux; False elsewhere)."""
+    try:
+        with open("/proc/self/maps") as f:
+            maps = f.read()
+    except OSError:
+        return False
+    return any(name in maps for name in ("libgomp", "libiomp", "libomp"))
+
+
+def _choose_threading():
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return
+    if _openmp_loaded():
+        import numba
+        numba.config.THREADING_LAYER = "workqueue"
+    else:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+_choose_threading()
 
 import numpy as np  # noqa: E402
 
