@@ -61,12 +61,16 @@ def _blas_name() -> str:
         return "?"
 
 
-def _torch():
+def _torch(numba_first=False):
     """PyTorch if importable, else None.
 
-    Imported before :mod:`numba_kernels.cpu`, so PyTorch keeps its default OpenMP settings and the
-    Numba kernels take the ``workqueue`` threading layer (see :mod:`numba_kernels.cpu`).
+    By default imported before :mod:`numba_kernels.cpu`, so PyTorch keeps its default OpenMP
+    settings and the Numba kernels take the ``workqueue`` threading layer.  ``numba_first`` imports
+    the kernels first: both then share one OpenMP runtime with passive waiting, the setting of a
+    process without PyTorch (see :mod:`numba_kernels.cpu`).
     """
+    if numba_first:
+        import numba_kernels.cpu  # noqa: F401
     try:
         import torch
     except ImportError:
@@ -273,9 +277,10 @@ def bench_gpu(report, quick, repeat, torch):
 
 # ---- command ---------------------------------------------------------------------------------------
 
-def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None) -> dict:
+def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
+        numba_first=False) -> dict:
     """Run the benchmark; returns (and optionally saves) ``{"machine": ..., "results": [...]}``."""
-    torch = _torch()
+    torch = _torch(numba_first)
     import numba_kernels.cpu  # noqa: F401  (after PyTorch: chooses Numba's threading layer)
     report = Report(out)
     info = machine_info()
@@ -308,7 +313,7 @@ def _command(args) -> int:
     if args.repeat < 1:
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     run(quick=args.quick, repeat=args.repeat, json_path=args.json,
-        with_reference=not args.no_reference)
+        with_reference=not args.no_reference, numba_first=args.numba_first)
     return 0
 
 
@@ -322,6 +327,9 @@ def add_parser(subparsers):
     p.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the (slow) NumPy reference timings")
+    p.add_argument("--numba-first", action="store_true",
+                   help="load the Numba kernels before PyTorch: both share one passive OpenMP "
+                        "runtime (default: PyTorch first, at its own OpenMP defaults)")
     p.set_defaults(func=_command)
     return p
 

@@ -16,8 +16,9 @@ Deconvolution's im2col/col2im use the convolution geometry with the roles of inp
 exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
 chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
 
-Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than any column
-formulation: pooling has no GEMM to feed).
+Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
+formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
+padded planes, which vectorizes better than output rows.
 
 Arguments are checked, and output sizes computed, by the reference's own helpers
 (:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.
@@ -65,12 +66,13 @@ from reference.checks import like  # noqa: E402
 
 from ._args import check_w, check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
-from ._pool import pool_backward, pool_forward  # noqa: E402
+from ._pool import pool_backward, pool_forward, pool_forward_dense  # noqa: E402
 
 __all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d", "pool2d_backward",
            "COL_BUDGET"]
 
 COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
+DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n, c) planes on
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -230,7 +232,11 @@ def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad
     x = np.ascontiguousarray(check_x(x, "pool2d"))
     geo = pool_geometry("pool2d", x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
     y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
-    pool_forward(x, *_pool_args(geo), y)
+    kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
+    if (sh, sw) == (1, 1) and x.shape[0] * x.shape[1] >= DENSE_MIN_PLANES:
+        pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y)   # one plane per task
+    else:
+        pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y)  # one output row per task
     return y
 
 

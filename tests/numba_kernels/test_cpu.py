@@ -23,6 +23,22 @@ def test_parity_with_reference(case, dtype):
     check_case(K, case.astype(dtype))
 
 
+@pytest.fixture(params=["rows", "planes"])
+def pool_kernel(request, monkeypatch):
+    """Run the test with each forward pooling kernel: per output row, or per plane (stride 1)."""
+    monkeypatch.setattr(K, "DENSE_MIN_PLANES", 10**9 if request.param == "rows" else 1)
+    return request.param
+
+
+POOL_CASES = [c for c in CASES if c.op == "pool2d"] + cases("pool2d", count=8, seed=11)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c.name for c in POOL_CASES])
+def test_pool_parity_with_either_forward_kernel(case, pool_kernel):
+    for dtype in (np.float32, np.float64):
+        check_case(K, case.astype(dtype))
+
+
 def test_oracle_verify_accepts_the_cpu_kernels():
     report = verify(K, count=4, seed=7)
     assert report.ok, str(report)
@@ -46,7 +62,7 @@ def row(values, dtype=np.float64):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_max_tie_first_in_row_major_order_wins(dtype):
+def test_max_tie_first_in_row_major_order_wins(dtype, pool_kernel):
     # 2x2 window over [[3, 3], [3, 1]]: the first 3 (top left) takes the whole gradient
     x = np.array([[3, 3], [3, 1]], dtype=dtype)[None, None]
     dx = K.pool2d_backward(np.ones((1, 1, 1, 1), dtype), x, 2)
@@ -62,7 +78,7 @@ def test_max_tie_first_in_row_major_order_wins(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_nan_never_wins_and_empty_windows(dtype):
+def test_nan_never_wins_and_empty_windows(dtype, pool_kernel):
     nan, inf = np.nan, np.inf
     # windows (k 2, s 1): {nan, 1}, {1, nan}, {nan, nan}, {nan, -inf}
     x = row([nan, 1, nan, nan, -inf], dtype)
@@ -75,14 +91,14 @@ def test_nan_never_wins_and_empty_windows(dtype):
         np.testing.assert_array_equal(a, b)
 
 
-def test_max_below_minus_flt_max_is_clamped_but_real():
+def test_max_below_minus_flt_max_is_clamped_but_real(pool_kernel):
     # float64 values below -FLT_MAX: the output is Caffe's -FLT_MAX, the value still gets the gradient
     x = row([-1e300, -1e301])
     np.testing.assert_array_equal(K.pool2d(x, (1, 2)), row([-FLT_MAX]))
     np.testing.assert_array_equal(K.pool2d_backward(row([5.0]), x, (1, 2)), row([5.0, 0]))
 
 
-def test_ave_divisor_counts_padding_not_overhang():
+def test_ave_divisor_counts_padding_not_overhang(pool_kernel):
     # 4x4 ones, k 3, s 2, p 1 (CAFFE_FACTS 3.1): y[0,0] = 4/9, y[1,1] = 1, y[2,2] = 1/4
     y = K.pool2d(np.ones((1, 1, 4, 4)), 3, 2, 1, mode="ave")
     assert y[0, 0, 0, 0] == pytest.approx(4 / 9) and y[0, 0, 1, 1] == 1 and y[0, 0, 2, 2] == 0.25
