@@ -32,6 +32,8 @@ import numpy as np
 
 __all__ = ["add_parser", "run"]
 
+SETTLE = 0.15   # seconds between implementations (see timed_rounds)
+
 
 # ---- machine and timing ------------------------------------------------------------------------
 
@@ -81,15 +83,17 @@ def _torch(numba_first=False):
 def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
     """``{name: best seconds}`` over ``repeat`` round-robin rounds.
 
-    In every round each implementation runs twice and only the second call is timed: the first
-    absorbs what the previous implementation left behind (BLAS and OpenMP worker threads that keep
-    spinning for a while after their work, caches).  No sleep between calls: on this VM a thread
-    pool woken from idle costs several milliseconds.
+    In every round each implementation first pauses ``SETTLE`` seconds (OpenBLAS workers spin for
+    about 0.1 s after a GEMM and would slow down whatever runs next), then runs twice, and only the
+    second call is timed: the first absorbs the wake-up of sleeping thread pools, which costs several
+    milliseconds on a VM.
     """
     sync = sync or (lambda: None)
     best = {}
     for _ in range(repeat):
         for name, fn in fns.items():
+            if len(fns) > 1:
+                time.sleep(SETTLE)
             fn()
             sync()
             start = time.perf_counter()

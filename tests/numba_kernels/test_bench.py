@@ -14,6 +14,7 @@ from numba_kernels import bench
 def tiny(monkeypatch):
     monkeypatch.setattr(bench, "configs", lambda quick: [dict(c=4, hw=6, est=2)])
     monkeypatch.setattr(bench, "warm_up", lambda torch, seconds=1.0: None)
+    monkeypatch.setattr(bench, "SETTLE", 0.0)
 
 
 def parser():
