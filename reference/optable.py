@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .sizes import conv_out_size, deconv_out_size, extent, pool_out_size
+from .pool import pool_geometry
+from .sizes import conv_out_size, deconv_out_size, extent
 
 __all__ = ["OpSpec", "OpCase", "OPS", "cases"]
 
@@ -99,9 +100,9 @@ def _draw(op, rng, big):
         pad_end = _hw(rng, 0, 2) if rng.random() < 0.25 else (0, 0)
         pad = tuple(min(p, extent(k, e) - 1) for p, k, e in zip(pad, kernel, est))
         c = int(rng.integers(1, 4))
-        try:
-            out = [pool_out_size(hw[a], kernel[a], stride[a], pad[a], est[a], round_mode, pad_end[a])
-                   for a in (0, 1)]
+        try:   # the pooling geometry decides the clip rule for both axes at once, as Caffe does
+            out = pool_geometry("pool2d", (n, c) + hw, kernel, stride, pad, est, mode, round_mode,
+                                pad_end).out_hw
         except ValueError:
             return None
         x = _distinct(rng, (n, c) + hw)

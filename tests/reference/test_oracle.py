@@ -43,3 +43,9 @@ def test_wrong_dtype_and_exceptions_are_reported():
     assert not report.ok
     text = str(report)
     assert "dtype float64" in text and "RuntimeError: boom" in text
+
+
+def test_op_table_cotangents_fit_the_reference_outputs():
+    import reference.ops as ops
+    for c in cases(count=40, seed=5):
+        assert c.dy.shape == c.spec.forward(ops, c.arrays, c.params).shape, c.name
