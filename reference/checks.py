@@ -43,3 +43,9 @@ def like(a, dtype, what: str, name: str, shape=None):
     if shape is not None and a.shape != tuple(shape):
         raise ValueError(f"{what}: {name} must have shape {tuple(shape)}, got {a.shape}")
     return a.astype(dtype, copy=False)
+
+
+def group_slices(group: int, c_in: int, c_out: int):
+    """Channel slices ``(input, output)`` of each group (Caffe: group g uses the g-th block of each)."""
+    ci, co = c_in // group, c_out // group
+    return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(group)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_array, check_group, like, spatial_args
+from .checks import check_array, check_group, group_slices, like, spatial_args
 from .sizes import conv_out_size
 from .windows import pad as pad_hw, tap, window_view
 
@@ -47,10 +47,6 @@ def conv_geometry(what, x_shape, w_shape, stride, pad, est, group):
     return stride, pad, est, group, out
 
 
-def _groups(group, c_in, c_out):
-    """Channel slices ``(input, output)`` of each group."""
-    ci, co = c_in // group, c_out // group
-    return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(group)]
 
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
@@ -63,7 +59,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     xp = pad_hw(x, pad)
     y = np.empty((x.shape[0], w.shape[0]) + out_hw, dtype=x.dtype)
-    for cin, cout in _groups(group, x.shape[1], w.shape[0]):
+    for cin, cout in group_slices(group, x.shape[1], w.shape[0]):
         win = window_view(xp[:, cin], w.shape[2:], stride, est, out_hw)
         y[:, cout] = np.einsum("ncyxij,ocij->noyx", win, w[cout], optimize=True)
     if b is not None:
@@ -84,7 +80,7 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     dxp = np.zeros_like(xp)
     dw = np.empty_like(w)
     kh, kw = w.shape[2:]
-    for cin, cout in _groups(group, x.shape[1], w.shape[0]):
+    for cin, cout in group_slices(group, x.shape[1], w.shape[0]):
         win = window_view(xp[:, cin], (kh, kw), stride, est, out_hw)
         dw[cout] = np.einsum("noyx,ncyxij->ocij", dy[:, cout], win, optimize=True)
         for i in range(kh):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_array, check_group, like, spatial_args
+from .checks import check_array, check_group, group_slices, like, spatial_args
 from .sizes import deconv_out_size
 from .windows import pad as pad_hw, tap, window_view
 
@@ -44,9 +44,6 @@ def deconv_geometry(what, x_shape, w_shape, stride, pad, est, group):
     return stride, pad, est, group, out, o_per_group * group
 
 
-def _groups(group, c_in, c_out):
-    ci, co = c_in // group, c_out // group
-    return [(slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(group)]
 
 
 def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
@@ -61,7 +58,7 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     n, c, h, w_ = x.shape
     kh, kw = w.shape[2:]
     full = np.zeros((n, c_out, out_hw[0] + 2 * pad[0], out_hw[1] + 2 * pad[1]), dtype=x.dtype)
-    for cin, cout in _groups(group, c, c_out):
+    for cin, cout in group_slices(group, c, c_out):
         for i in range(kh):
             for j in range(kw):
                 tap(full[:, cout], i, j, stride, est, (h, w_))[...] += np.einsum(
@@ -85,7 +82,7 @@ def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     dfull = pad_hw(dy, pad)
     dx = np.empty_like(x)
     dw = np.empty_like(w)
-    for cin, cout in _groups(group, x.shape[1], c_out):
+    for cin, cout in group_slices(group, x.shape[1], c_out):
         win = window_view(dfull[:, cout], w.shape[2:], stride, est, x.shape[2:])
         dx[:, cin] = np.einsum("noyxij,coij->ncyx", win, w[cin], optimize=True)
         dw[cin] = np.einsum("ncyx,noyxij->coij", x[:, cin], win, optimize=True)

@@ -106,15 +106,22 @@ class ParamReader:
             v = v[-1] if v else {}
         return v
 
+    def _hw_fields(self, key: str, prefix: str, minimum: int):
+        """``(prefix_h, prefix_w)`` when given (exclusive with ``key``), else None."""
+        h, w = f"{prefix}_h", f"{prefix}_w"
+        if not (self.has(h) or self.has(w)):
+            return None
+        if self.has(key):
+            raise self.error(f"{key} and {h}/{w} are mutually exclusive")
+        if not (self.has(h) and self.has(w)):
+            raise self.error(f"{h} and {w} must be given together")
+        return (self.int(h, minimum=minimum), self.int(w, minimum=minimum))
+
     def conv_spatial(self, key: str, default: int | None, minimum: int, hw: str | None = None):
         """Caffe ConvolutionParameter rule: ``key`` once or once per axis, XOR ``key_h`` + ``key_w``."""
-        h, w = f"{hw or key}_h", f"{hw or key}_w"
-        if self.has(h) or self.has(w):
-            if self.has(key):
-                raise self.error(f"{key} and {h}/{w} are mutually exclusive")
-            if not (self.has(h) and self.has(w)):
-                raise self.error(f"{h} and {w} must be given together")
-            return (self.int(h, minimum=minimum), self.int(w, minimum=minimum))
+        pair = self._hw_fields(key, hw or key, minimum)
+        if pair is not None:
+            return pair
         vals = self.list(key)
         if not vals:
             if default is None:
@@ -127,13 +134,9 @@ class ParamReader:
 
     def pool_spatial(self, key: str, default: int | None, minimum: int, hw: str | None = None):
         """Caffe PoolingParameter rule: ``key`` XOR ``key_h`` + ``key_w`` (plain optional fields)."""
-        h, w = f"{hw or key}_h", f"{hw or key}_w"
-        if self.has(h) or self.has(w):
-            if self.has(key):
-                raise self.error(f"{key} and {h}/{w} are mutually exclusive")
-            if not (self.has(h) and self.has(w)):
-                raise self.error(f"{h} and {w} must be given together")
-            return (self.int(h, minimum=minimum), self.int(w, minimum=minimum))
+        pair = self._hw_fields(key, hw or key, minimum)
+        if pair is not None:
+            return pair
         if not self.has(key) and default is None:
             raise self.error(f"{key} is required")
         v = self.int(key, default=default, minimum=minimum)
