@@ -17,9 +17,7 @@ from reference.conv import conv_geometry
 from reference.deconv import deconv_geometry
 from reference.pool import pool_geometry
 
-__all__ = ["check_x", "check_w", "check_shape", "conv_geometry", "deconv_geometry", "pool_geometry"]
-
-W_LAYOUT = {False: "(O, C/G, kh, kw)", True: "(C, O/G, kh, kw)"}
+__all__ = ["check_x", "check_shape", "conv_geometry", "deconv_geometry", "pool_geometry"]
 
 
 def is_device_array(a) -> bool:
@@ -37,14 +35,6 @@ def check_x(x, what: str, name: str = "x"):
     if len(x.shape) != 4:
         raise ValueError(f"{what}: {name} must have 4 axes (NCHW), got shape {tuple(x.shape)}")
     return x
-
-
-def check_w(w, what: str, transposed: bool):
-    """The reference's weight-rank check (``transposed``: deconvolution's layout)."""
-    if len(w.shape) != 4:
-        raise ValueError(f"{what}: w must have 4 axes {W_LAYOUT[transposed]}, got shape "
-                         f"{tuple(w.shape)}")
-    return w
 
 
 def check_shape(a, what: str, name: str, shape):

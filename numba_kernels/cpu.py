@@ -62,9 +62,9 @@ _choose_threading()
 
 import numpy as np  # noqa: E402
 
-from reference.checks import like  # noqa: E402
+from reference.checks import group_slices, like  # noqa: E402
 
-from ._args import check_w, check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
+from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
 from ._pool import pool_backward, pool_forward, pool_forward_dense  # noqa: E402
 
@@ -77,10 +77,11 @@ DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n
 
 # ---- helpers ----------------------------------------------------------------------------------
 
-def _inputs(what, x, w, transposed):
-    """``x`` checked and C-contiguous, ``w`` in ``x``'s dtype, C-contiguous, 4-D."""
+def _inputs(what, x, w):
+    """``x`` checked and C-contiguous, ``w`` in ``x``'s dtype, C-contiguous (its layout is checked
+    by the op's geometry)."""
     x = np.ascontiguousarray(check_x(x, what))
-    w = np.ascontiguousarray(check_w(like(w, x.dtype, what, "w"), what, transposed))
+    w = np.ascontiguousarray(like(w, x.dtype, what, "w"))
     return x, w
 
 
@@ -122,17 +123,12 @@ def _store_matrix(m, out):
     out.reshape(nb, cg, -1)[...] = m.reshape(cg, nb, -1).transpose(1, 0, 2)
 
 
-def _groups(group, n_in, n_out):
-    ci, co = n_in // group, n_out // group
-    return [(g, slice(g * ci, (g + 1) * ci), slice(g * co, (g + 1) * co)) for g in range(group)]
-
-
 # ---- eConv ------------------------------------------------------------------------------------
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """eConv forward (:func:`reference.conv2d`): im2col + one GEMM per group."""
     what = "conv2d"
-    x, w = _inputs(what, x, w, transposed=False)
+    x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
@@ -141,7 +137,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     y = np.empty((n, o) + out_hw, dtype=x.dtype)
     for part in _chunks(n, c * kh * kw * out_hw[0] * out_hw[1]):
         col = _columns(x[part], (kh, kw), stride, pad, est, out_hw, group)
-        for g, _, cout in _groups(group, c, o):
+        for g, (_, cout) in enumerate(group_slices(group, c, o)):
             if col.shape[-1] == out_hw[0] * out_hw[1]:          # one image: straight into y
                 np.dot(wm[g], col[g], out=y[part.start, cout].reshape(-1, col.shape[-1]))
             else:
@@ -154,7 +150,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """eConv backward (:func:`reference.conv2d_backward`): ``(dx, dw, db)``."""
     what = "conv2d_backward"
-    x, w = _inputs(what, x, w, transposed=False)
+    x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
@@ -179,7 +175,7 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
 def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """Deconvolution forward (:func:`reference.deconv2d`): one GEMM per group, then col2im."""
     what = "deconv2d"
-    x, w = _inputs(what, x, w, transposed=True)
+    x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
                                                          group)
     n, c, h, wd = x.shape
@@ -201,7 +197,7 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """Deconvolution backward (:func:`reference.deconv2d_backward`): ``(dx, dw, db)``."""
     what = "deconv2d_backward"
-    x, w = _inputs(what, x, w, transposed=True)
+    x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
                                                          group)
     n, c, h, wd = x.shape
@@ -213,7 +209,7 @@ def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     for part in _chunks(n, o * kh * kw * h * wd):
         col = _columns(dy[part], (kh, kw), stride, pad, est, (h, wd), group)
         xm = _as_matrices(x[part], group)
-        for g, cin, _ in _groups(group, c, o):
+        for g, (cin, _) in enumerate(group_slices(group, c, o)):
             dw[g] += np.dot(xm[g], col[g].T)
             _store_matrix(np.dot(wm[g], col[g]), dx[part, cin])
     db = dy.sum(axis=(0, 2, 3)) if bias else None

@@ -35,7 +35,7 @@ from numba import config, cuda
 
 from reference.checks import FLOAT_DTYPES, like
 
-from ._args import check_shape, check_w, check_x, conv_geometry, deconv_geometry, is_device_array
+from ._args import check_shape, check_x, conv_geometry, deconv_geometry, is_device_array
 from ._args import pool_geometry
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -331,13 +331,13 @@ def _rows(m, g, per_group):
     return m[g * per_group: (g + 1) * per_group]
 
 
-def _conv_setup(what, x, w, transposed):
+def _conv_setup(what, x, w):
     on_device = is_device_array(x)
     x = check_x(x, what)
     dtype = np.dtype(x.dtype)
     if not is_device_array(w):
         w = like(w, dtype, what, "w")
-    return on_device, x, check_w(w, what, transposed), dtype
+    return on_device, x, w, dtype   # the weight layout is checked by the op's geometry
 
 
 # ---- eConv and deconvolution ---------------------------------------------------------------------
@@ -345,7 +345,7 @@ def _conv_setup(what, x, w, transposed):
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """eConv forward (:func:`reference.conv2d`)."""
     what = "conv2d"
-    on_device, x, w, dtype = _conv_setup(what, x, w, False)
+    on_device, x, w, dtype = _conv_setup(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
@@ -367,7 +367,7 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """eConv backward (:func:`reference.conv2d_backward`): ``(dx, dw, db)``."""
     what = "conv2d_backward"
-    on_device, x, w, dtype = _conv_setup(what, x, w, False)
+    on_device, x, w, dtype = _conv_setup(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
@@ -397,7 +397,7 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
 def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """Deconvolution forward (:func:`reference.deconv2d`)."""
     what = "deconv2d"
-    on_device, x, w, dtype = _conv_setup(what, x, w, True)
+    on_device, x, w, dtype = _conv_setup(what, x, w)
     stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
                                                          group)
     n, c, h, wd = x.shape
@@ -420,7 +420,7 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """Deconvolution backward (:func:`reference.deconv2d_backward`): ``(dx, dw, db)``."""
     what = "deconv2d_backward"
-    on_device, x, w, dtype = _conv_setup(what, x, w, True)
+    on_device, x, w, dtype = _conv_setup(what, x, w)
     stride, pad, est, group, out_hw, o = deconv_geometry(what, x.shape, w.shape, stride, pad, est,
                                                          group)
     n, c, h, wd = x.shape

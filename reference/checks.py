@@ -37,6 +37,13 @@ def check_group(what: str, group, c_in: int, c_out: int | None = None) -> int:
     return int(group)
 
 
+def check_operands(what: str, x, w):
+    """``x`` checked (float, 4-D) and ``w`` in ``x``'s dtype: the ops compute in their input's dtype.
+    (The weight's layout is checked by the op's geometry.)"""
+    x = check_array(x, what, "x")
+    return x, like(w, x.dtype, what, "w")
+
+
 def like(a, dtype, what: str, name: str, shape=None):
     """``a`` converted to ``dtype`` (the op computes in its input's dtype), shape-checked."""
     a = np.asarray(a)

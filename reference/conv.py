@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_array, check_group, group_slices, like, spatial_args
+from .checks import check_group, check_operands, group_slices, like, spatial_args
 from .sizes import conv_out_size
-from .windows import pad as pad_hw, tap, window_view
+from .windows import pad as pad_hw, scatter_taps, window_view
 
 __all__ = ["conv2d", "conv2d_backward", "conv_geometry"]
 
@@ -34,6 +34,8 @@ __all__ = ["conv2d", "conv2d_backward", "conv_geometry"]
 def conv_geometry(what, x_shape, w_shape, stride, pad, est, group):
     """Validated ``(stride, pad, est, group, (out_h, out_w))`` for a convolution."""
     stride, pad, est = spatial_args(what, stride, pad, est)
+    if len(w_shape) != 4:
+        raise ValueError(f"{what}: w must have 4 axes (O, C/G, kh, kw), got shape {tuple(w_shape)}")
     n, c, h, w_ = x_shape
     o, c_per_group, kh, kw = w_shape
     group = check_group(what, group, c, o)
@@ -52,10 +54,7 @@ def conv_geometry(what, x_shape, w_shape, stride, pad, est, group):
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """eConv forward (see module docstring).  Returns ``y`` (N, O, out_h, out_w) in ``x``'s dtype."""
     what = "conv2d"
-    x = check_array(x, what, "x")
-    w = like(w, x.dtype, what, "w")
-    if w.ndim != 4:
-        raise ValueError(f"{what}: w must have 4 axes (O, C/G, kh, kw), got shape {w.shape}")
+    x, w = check_operands(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     xp = pad_hw(x, pad)
     y = np.empty((x.shape[0], w.shape[0]) + out_hw, dtype=x.dtype)
@@ -70,23 +69,16 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """eConv backward: ``(dx, dw, db)``; ``db`` is None when ``bias`` is False."""
     what = "conv2d_backward"
-    x = check_array(x, what, "x")
-    w = like(w, x.dtype, what, "w")
-    if w.ndim != 4:
-        raise ValueError(f"{what}: w must have 4 axes (O, C/G, kh, kw), got shape {w.shape}")
+    x, w = check_operands(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     dy = like(dy, x.dtype, what, "dy", (x.shape[0], w.shape[0]) + out_hw)
     xp = pad_hw(x, pad)
     dxp = np.zeros_like(xp)
     dw = np.empty_like(w)
-    kh, kw = w.shape[2:]
     for cin, cout in group_slices(group, x.shape[1], w.shape[0]):
-        win = window_view(xp[:, cin], (kh, kw), stride, est, out_hw)
+        win = window_view(xp[:, cin], w.shape[2:], stride, est, out_hw)
         dw[cout] = np.einsum("noyx,ncyxij->ocij", dy[:, cout], win, optimize=True)
-        for i in range(kh):
-            for j in range(kw):
-                tap(dxp[:, cin], i, j, stride, est, out_hw)[...] += np.einsum(
-                    "noyx,oc->ncyx", dy[:, cout], w[cout, :, i, j], optimize=True)
+        scatter_taps(dxp[:, cin], dy[:, cout], w[cout], stride, est)
     dx = dxp[:, :, pad[0]: pad[0] + x.shape[2], pad[1]: pad[1] + x.shape[3]].copy()
     db = dy.sum(axis=(0, 2, 3)) if bias else None
     return dx, dw, db

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_array, check_group, group_slices, like, spatial_args
+from .checks import check_group, check_operands, group_slices, like, spatial_args
 from .sizes import deconv_out_size
-from .windows import pad as pad_hw, tap, window_view
+from .windows import pad as pad_hw, scatter_taps, window_view
 
 __all__ = ["deconv2d", "deconv2d_backward", "deconv_geometry"]
 
@@ -31,6 +31,8 @@ __all__ = ["deconv2d", "deconv2d_backward", "deconv_geometry"]
 def deconv_geometry(what, x_shape, w_shape, stride, pad, est, group):
     """Validated ``(stride, pad, est, group, (out_h, out_w), c_out)`` for a deconvolution."""
     stride, pad, est = spatial_args(what, stride, pad, est)
+    if len(w_shape) != 4:
+        raise ValueError(f"{what}: w must have 4 axes (C, O/G, kh, kw), got shape {tuple(w_shape)}")
     n, c, h, w_ = x_shape
     c_w, o_per_group, kh, kw = w_shape
     if c_w != c:
@@ -44,25 +46,16 @@ def deconv_geometry(what, x_shape, w_shape, stride, pad, est, group):
     return stride, pad, est, group, out, o_per_group * group
 
 
-
-
 def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """Deconvolution forward (see module docstring).  Returns ``y`` (N, O, out_h, out_w)."""
     what = "deconv2d"
-    x = check_array(x, what, "x")
-    w = like(w, x.dtype, what, "w")
-    if w.ndim != 4:
-        raise ValueError(f"{what}: w must have 4 axes (C, O/G, kh, kw), got shape {w.shape}")
+    x, w = check_operands(what, x, w)
     stride, pad, est, group, out_hw, c_out = deconv_geometry(what, x.shape, w.shape, stride, pad,
                                                              est, group)
-    n, c, h, w_ = x.shape
-    kh, kw = w.shape[2:]
+    n, c = x.shape[:2]
     full = np.zeros((n, c_out, out_hw[0] + 2 * pad[0], out_hw[1] + 2 * pad[1]), dtype=x.dtype)
     for cin, cout in group_slices(group, c, c_out):
-        for i in range(kh):
-            for j in range(kw):
-                tap(full[:, cout], i, j, stride, est, (h, w_))[...] += np.einsum(
-                    "ncyx,co->noyx", x[:, cin], w[cin, :, i, j], optimize=True)
+        scatter_taps(full[:, cout], x[:, cin], w[cin], stride, est)
     y = full[:, :, pad[0]: pad[0] + out_hw[0], pad[1]: pad[1] + out_hw[1]].copy()
     if b is not None:
         y += like(b, x.dtype, what, "b", (c_out,))[:, None, None]
@@ -72,10 +65,7 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
 def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     """Deconvolution backward: ``(dx, dw, db)``; ``db`` is None when ``bias`` is False."""
     what = "deconv2d_backward"
-    x = check_array(x, what, "x")
-    w = like(w, x.dtype, what, "w")
-    if w.ndim != 4:
-        raise ValueError(f"{what}: w must have 4 axes (C, O/G, kh, kw), got shape {w.shape}")
+    x, w = check_operands(what, x, w)
     stride, pad, est, group, out_hw, c_out = deconv_geometry(what, x.shape, w.shape, stride, pad,
                                                              est, group)
     dy = like(dy, x.dtype, what, "dy", (x.shape[0], c_out) + out_hw)

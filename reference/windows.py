@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .sizes import extent
 
-__all__ = ["pad", "dilate", "tap", "window_view"]
+__all__ = ["pad", "dilate", "tap", "window_view", "scatter_taps"]
 
 
 def pad(x: np.ndarray, pad_hw: tuple[int, int], value: float = 0.0,
@@ -73,3 +73,16 @@ def window_view(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]
     (kh, kw), (sh, sw), (eh, ew), (oh, ow) = kernel, stride, est, out_hw
     win = sliding_window_view(xp, (extent(kh, eh), extent(kw, ew)), axis=(-2, -1))
     return win[..., ::sh, ::sw, ::eh, ::ew][..., :oh, :ow, :, :]
+
+
+def scatter_taps(dst: np.ndarray, src: np.ndarray, w: np.ndarray, stride, est) -> None:
+    """``dst[..., s*y + i*est, s*x + j*est] += sum_a w[a, b, i, j] * src[n, a, y, x]`` (b = dst channel).
+
+    The transpose of a convolution's gather: conv2d's input gradient (``src = dy``, ``w`` as (O, C))
+    and deconv2d's forward (``src = x``, ``w`` as (C, O)) are both this one loop over kernel taps.
+    """
+    kh, kw = w.shape[2:]
+    for i in range(kh):
+        for j in range(kw):
+            tap(dst, i, j, stride, est, src.shape[2:])[...] += np.einsum(
+                "nayx,ab->nbyx", src, w[:, :, i, j], optimize=True)
