@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from ._im2col import tap_ranges
+from ._im2col import _add, tap_ranges
 
 __all__ = ["pool_forward", "pool_forward_dense", "pool_backward"]
 
@@ -68,17 +68,6 @@ def _sum_row(acc, a0, x, x0, s, lo, hi):
     else:
         for o in range(lo, hi):
             acc[uint64(a0 + o)] += x[uint64(x0 + o * s)]
-
-
-@njit(cache=True, inline="always")
-def _add_row(dst, d0, s, src, lo, hi):
-    """``dst[d0 + o*s] += src[o]`` for ``o`` in ``[lo, hi)``."""
-    if s == 1:
-        for o in range(lo, hi):
-            dst[uint64(d0 + o)] += src[o]
-    else:
-        for o in range(lo, hi):
-            dst[uint64(d0 + o * s)] += src[o]
 
 
 @njit(parallel=True, cache=True)
@@ -225,4 +214,4 @@ def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
                     h = oy * sh - ph + i * eh
                     if 0 <= h < h_in:
                         for j in range(kw):
-                            _add_row(df, x_plane + h * w_in + j * ew - pw, sw, share, lo[j], hi[j])
+                            _add(df, x_plane + h * w_in + j * ew - pw, sw, share, 0, lo[j], hi[j])
