@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 
 import numba
 import numpy as np
@@ -38,12 +39,50 @@ from reference.checks import FLOAT_DTYPES, like
 from ._args import check_shape, check_x, conv_geometry, deconv_geometry, is_device_array
 from ._args import pool_geometry
 
+
+def _install_simulator_shared_lock():
+    """Make the simulator's ``cuda.shared.array`` thread-safe.
+
+    The simulator hands every thread of a block the same NumPy array for one ``cuda.shared.array``
+    call site by looking it up in a per-block dict and creating it when absent; that
+    look-up-then-create is not atomic, so two threads that reach the line together can each make
+    their own "shared" array and the block then reads uninitialised memory (seen in CI as 1e30
+    values from the tiled GEMM under load).  This wraps the look-up in a lock; the array is still
+    keyed by the caller's (file, line) as the simulator does.  Only ever applied under the simulator.
+    """
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    fake = kernelapi.FakeCUDAShared
+    if getattr(fake, "_econv_locked", False):
+        return
+    original = fake.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:                      # dynamic shared memory: one buffer, no race
+            return original(self, shape, dtype)
+        if isinstance(dtype, numba.types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            res = self._allocations.get(caller)
+            if res is None:
+                res = np.empty(shape, dtype)
+                self._allocations[caller] = res
+        return res
+
+    fake.array = array
+    fake._econv_locked = True
+
+
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 if SIMULATOR:
     # The simulator runs a block's threads as Python threads and its block manager polls them while
     # holding the GIL, so every syncthreads() waits out the 5 ms default switch interval once per
     # thread (measured: a 16x16x16 GEMM took 2.5 s).  Only under the simulator, switch faster.
     sys.setswitchinterval(min(sys.getswitchinterval(), 1e-4))
+    _install_simulator_shared_lock()
 if not cuda.is_available():
     raise ImportError("numba_kernels.cuda: no CUDA GPU is available (numba.cuda.is_available() is "
                       "False) and the CUDA simulator is off; set NUMBA_ENABLE_CUDASIM=1 before numba "

@@ -139,3 +139,29 @@ def test_net_on_cuda_backend_equals_numpy_backend():
 @pytest.mark.parametrize("case", sorted(BAD_CALLS))
 def test_bad_arguments_raise_the_reference_error(case):
     same_error(K, *BAD_CALLS[case])
+
+
+@pytest.mark.skipif(not K.SIMULATOR, reason="the shared-array race is a simulator bug; a GPU has none")
+def test_simulator_shared_array_is_one_array_per_block_under_contention():
+    """Twenty times, 32 Python threads released together ask for the same call site's shared array: all must get
+    the same object (the unpatched simulator's look-up-then-create can hand out two)."""
+    import threading
+
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    for trial in range(20):   # unpatched, about 1 trial in 10 hands out two arrays
+        shared = FakeCUDAShared(0)
+        start = threading.Barrier(32)
+        got = [None] * 32
+
+        def ask(i):
+            start.wait()
+            got[i] = shared.array((64, 64), np.float32)   # one call site for all threads
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({id(a) for a in got}) == 1, f"trial {trial}: threads got different arrays"
+        assert got[0].shape == (64, 64) and got[0].dtype == np.float32
