@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["pair", "extent", "conv_out_size", "deconv_out_size", "pool_out_size"]
+__all__ = ["pair", "extent", "conv_out_size", "deconv_out_size", "pool_out_size", "phase_lengths",
+           "edeconv_out_size"]
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -78,6 +79,35 @@ def deconv_out_size(n: int, k: int, stride: int, pad: int, est: int, what: str =
             f"{what}: output size {stride}*({n}-1) + {extent(k, est)} - 2*{pad} = {out} is below 1 "
             f"(pad too large)")
     return out
+
+
+def phase_lengths(n: int, step: int) -> list[int]:
+    """How many of ``n`` dense positions fall on each phase ``q`` of a grid with ``step``:
+    ``ceil((n - q) / step)`` for ``q < step`` (positions ``q, q + step, ...``).
+
+    >>> phase_lengths(7, 3)
+    [3, 2, 2]
+    """
+    return [max(0, -(-(n - q) // step)) for q in range(step)]
+
+
+def edeconv_out_size(n: int, k: int, stride: int, pad: int, est: int, grid: int,
+                     what: str = "edeconv2d") -> int:
+    """Length of an equivalent deconvolution's output (:mod:`reference.edeconv`).
+
+    The input holds fragments on a grid of step ``stride * grid``; fragment ``q < grid`` has
+    ``n_q = ceil((n - q) / (stride*grid))`` values, its deconvolution ``L_q = s*(n_q - 1) + ext - 2p``,
+    placed at ``q + grid*o``.  The dense output ends after the last of them:
+    ``max_q (q + grid*(L_q - 1)) + 1`` over the phases with ``n_q >= 1``.
+
+    >>> edeconv_out_size(5, 4, 2, 0, 1, 2)   # step 4: phases of 2 and 1 values, L = 6 and 4
+    11
+    """
+    ends = [q + grid * (deconv_out_size(m, k, stride, pad, est, what) - 1) + 1
+            for q, m in enumerate(phase_lengths(n, stride * grid)[:grid]) if m >= 1]
+    if not ends:
+        raise ValueError(f"{what}: empty input")
+    return max(ends)
 
 
 def pool_out_size(n: int, k: int, stride: int, pad: int, est: int = 1, round_mode: str = "ceil",
