@@ -2,88 +2,209 @@
 
 ``impl`` is any object with some of ``conv2d``, ``conv2d_backward``, ``deconv2d``, ``deconv2d_backward``,
 ``pool2d``, ``pool2d_backward`` (a module such as ``numba_kernels.cpu``, or a small adapter around
-another framework).  Every case of :func:`reference.optable.cases` runs through both, in float32
-and float64, and each output is compared with :func:`reference.tolerance.max_rel_err` against the
-dtype's tolerance.  The reference side never calls ``impl``.
+another framework; same signatures as :mod:`reference.ops`).  Every case of the op table
+(:func:`reference.optable.table`: the named hard cases, then random ones) runs through both, in
+float32 and float64; the forward output ``y`` and every gradient (``dx``, ``dw``, ``db``) of the
+cotangent ``dy`` are compared with
 
-    report = verify(my_backend)
-    print(report)      # one line per failing case: op, case, output, error
-    assert report.ok
+    error = max |impl - reference| / max(1, max |reference|)   <=   tolerance(dtype)
+
+(:mod:`reference.tolerance`: 1e-5 for float32, 1e-10 for float64).  A wrong shape or dtype, or an
+exception, fails the output; ``NotImplementedError`` instead marks the case *unsupported* (the
+implementation declares it out of its scope: listed, not failed).
+
+    >>> import reference.ops
+    >>> report = verify(reference.ops, ops=["pool2d"], count=2)
+    >>> report.ok
+    True
+    >>> print(report)                                     # doctest: +ELLIPSIS
+    verify: ok: ... outputs compared (... cases x 2 dtypes), 0 failed, 0 unsupported; worst error ...
+
+A failing report lists each failing case with its op, parameters and note, then one line per output:
+
+    FAILED pool2d_hard_tie_overlap (pool2d: kernel 2x2, stride 1x1, ..., mode max; x 1x2x5x6)
+        MAX ties: the first maximum in row-major tap order ...
+        dx [float32]: error 2.7e+00 > tolerance 1e-05 (at [0, 0, 1, 3])
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import ops as reference_ops
-from .optable import OPS, cases
+from .optable import OPS, OpCase, table
 from .tolerance import max_rel_err, tolerance
 
-__all__ = ["verify", "VerifyReport"]
+__all__ = ["verify", "VerifyReport", "Failure"]
+
+
+@dataclass
+class Failure:
+    """One output of one case (in one dtype) that differs from the reference, or could not be made."""
+    case: str
+    op: str                  # conv2d, deconv2d or pool2d
+    function: str            # the function that produced the output, e.g. "pool2d_backward"
+    dtype: str
+    output: str              # y, dx, dw, db
+    error: float             # max relative error (inf for a wrong shape, dtype, or an exception)
+    tolerance: float
+    message: str = ""        # what went wrong, when it is not a plain numerical difference
+    params: dict = field(default_factory=dict)
+    note: str = ""           # the hard case's note: the rule it tests
+
+    def __str__(self):
+        what = self.message or (f"error {self.error:.2e} > tolerance {self.tolerance:g}")
+        return f"{self.output} [{self.dtype}]: {what}"
 
 
 @dataclass
 class VerifyReport:
-    rows: list = field(default_factory=list)   # (case name, dtype, output, error, tolerance)
-    errors: list = field(default_factory=list)  # (case name, dtype, exception text)
+    """What :func:`verify` found: ``ok``, the ``failures``, the ``unsupported`` cases, and ``rows``
+    ``(case, dtype, output, error, tolerance)`` for every output that was compared."""
+    rows: list = field(default_factory=list)
+    failures: list = field(default_factory=list)       # Failure
+    unsupported: list = field(default_factory=list)    # (case, op, dtype, function, reason)
+    cases: dict = field(default_factory=dict)          # case name -> OpCase (float64), for printing
 
     @property
     def ok(self) -> bool:
-        return bool(self.rows) and not self.errors and all(e <= t for _, _, _, e, t in self.rows)
+        return bool(self.rows) and not self.failures
+
+    @property
+    def failed_cases(self) -> list:
+        """Names of the cases with at least one failure, in table order."""
+        return list(dict.fromkeys(f.case for f in self.failures))
 
     @property
     def max_error(self) -> dict:
+        """Worst error per dtype over the outputs that were compared."""
         worst = {}
         for _, dtype, _, e, _ in self.rows:
             worst[dtype] = max(worst.get(dtype, 0.0), e)
         return worst
 
-    def __str__(self):
-        bad = [r for r in self.rows if r[3] > r[4]]
-        lines = [f"verify: {'ok' if self.ok else 'FAILED'}: {len(self.rows)} outputs compared, "
-                 f"{len(bad)} beyond tolerance, {len(self.errors)} raised; worst "
-                 + ", ".join(f"{d} {e:.2e}" for d, e in sorted(self.max_error.items()))]
-        lines += [f"  {n} [{d}] {o}: error {e:.3e} > {t:g}" for n, d, o, e, t in bad[:30]]
-        lines += [f"  {n} [{d}] raised: {msg}" for n, d, msg in self.errors[:30]]
+    def __str__(self, limit: int = 40):
+        dtypes = sorted({r[1] for r in self.rows} | {f.dtype for f in self.failures})
+        n_cases = len({r[0] for r in self.rows} | {f.case for f in self.failures})
+        worst = ", ".join(f"{d} {e:.1e}" for d, e in sorted(self.max_error.items()))
+        lines = [f"verify: {'ok' if self.ok else 'FAILED'}: {len(self.rows)} outputs compared "
+                 f"({n_cases} cases x {len(dtypes)} dtypes), {len(self.failures)} failed, "
+                 f"{len({u[0] for u in self.unsupported})} unsupported; worst error {worst or '-'}"]
+        by_case = defaultdict(list)
+        for f in self.failures:
+            by_case[f.case].append(f)
+        for name in self.failed_cases[:limit]:
+            first = by_case[name][0]
+            lines.append(f"  FAILED {name} ({describe(first.op, first.params, self.cases.get(name))})")
+            if first.note:
+                lines.append(f"      {first.note}")
+            lines += [f"      {f}" for f in by_case[name]]
+        if len(self.failed_cases) > limit:
+            lines.append(f"  ... and {len(self.failed_cases) - limit} more failing cases")
+        reasons = defaultdict(list)
+        for name, _, _, function, reason in self.unsupported:
+            if name not in reasons[(function, reason)]:
+                reasons[(function, reason)].append(name)
+        for (function, reason), names in reasons.items():
+            shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
+            lines.append(f"  unsupported by {function}: {reason}: {shown}")
         return "\n".join(lines)
 
 
+def describe(op: str, params: dict, case: OpCase | None = None) -> str:
+    """``"pool2d: kernel 3x3, stride 2x2, ...; x 1x1x4x4"``: an op's parameters on one line."""
+    parts = [f"{k} {'x'.join(map(str, v))}" if isinstance(v, tuple) else f"{k} {v}"
+             for k, v in params.items()]
+    text = f"{op}: " + ", ".join(parts)
+    if case is not None:
+        text += "; " + ", ".join(f"{k} {'x'.join(map(str, a.shape))}" for k, a in case.arrays.items())
+    return text
 
 
-def verify(impl, ops=None, count: int = 12, seed: int = 0, dtypes=(np.float32, np.float64),
+def _functions(impl, ops) -> dict:
+    """``{op: (check forward?, check backward?)}``.  ``ops`` names ops (``"pool2d"``: forward and
+    backward) or single functions (``"pool2d_backward"``); default: every op.  Only the functions
+    ``impl`` has are checked; an op named in ``ops`` that ``impl`` lacks entirely is a ValueError."""
+    found = {}
+    for name in (list(OPS) if ops is None else ops):
+        op = name.removesuffix("_backward")
+        if op not in OPS:
+            raise ValueError(f"unknown op {name!r} (known: {', '.join(OPS)} and their _backward)")
+        fwd = name == op and callable(getattr(impl, op, None))
+        bwd = callable(getattr(impl, OPS[op].backward_name, None))
+        if not (fwd or bwd):
+            if ops is not None:
+                raise ValueError(f"impl has no {name}")
+            continue
+        before = found.get(op, (False, False))
+        found[op] = (before[0] or fwd, before[1] or bwd)
+    return found
+
+
+def _location(value, ref) -> str:
+    diff = np.abs(np.asarray(value, dtype=np.float64) - ref)
+    return str([int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape)]) if diff.size else "-"
+
+
+def verify(impl, ops=None, dtypes=("float32", "float64"), cases=None, *, count: int = 12, seed: int = 0,
            big: bool = False, to_numpy=np.asarray) -> VerifyReport:
-    """Compare ``impl`` with the reference on the op table's cases (see module docstring).
+    """Compare ``impl`` with the reference (see module docstring).
 
-    ``ops`` limits the check to some op names (forward and backward are checked for each);
-    ``to_numpy`` converts ``impl``'s results (e.g. device arrays) to NumPy.
+    ``ops``: op names (``"conv2d"``: forward and backward) or function names to check; default every
+    function ``impl`` has.  ``cases``: a list of :class:`reference.optable.OpCase` to run instead of
+    the op table (``table(count=count, seed=seed, big=big)``).  ``to_numpy`` converts ``impl``'s
+    results (e.g. device arrays) to NumPy.
     """
-    names = list(ops) if ops is not None else [n for n in OPS if callable(getattr(impl, n, None))]
+    functions = _functions(impl, ops)
+    if cases is None:
+        cases = table(count=count, seed=seed, big=big)
     report = VerifyReport()
-    for name in names:
-        spec = OPS[name]
-        has_backward = callable(getattr(impl, spec.backward_name, None))
-        for case in cases(name, count=count, seed=seed, big=big):
-            for dtype in dtypes:
-                c = case.astype(dtype)
-                dname = np.dtype(dtype).name
-                expected = {"y": spec.forward(reference_ops, c.arrays, c.params)}
-                if has_backward:
-                    expected.update(spec.vjp(reference_ops, c.arrays, c.params, c.dy))
+    for case in cases:
+        if case.op not in functions:
+            continue
+        report.cases[case.name] = case
+        check_fwd, check_bwd = functions[case.op]
+        spec = OPS[case.op]
+        for dtype in dtypes:
+            c = case.astype(dtype)
+            dname = np.dtype(dtype).name
+
+            def fail(function, output, error, message=""):
+                report.failures.append(Failure(c.name, c.op, function, dname, output, error,
+                                               tolerance(dtype), message, c.params, c.note))
+
+            steps = []
+            if check_fwd:
+                steps.append((spec.name, lambda ops_: {"y": spec.forward(ops_, c.arrays, c.params)}))
+            if check_bwd:
+                steps.append((spec.backward_name, lambda ops_: spec.vjp(ops_, c.arrays, c.params, c.dy)))
+            for function, run in steps:
+                expected = run(reference_ops)
                 try:
-                    got = {"y": spec.forward(impl, c.arrays, c.params)}
-                    if has_backward:
-                        got.update(spec.vjp(impl, c.arrays, c.params, c.dy))
+                    got = run(impl)
+                except NotImplementedError as e:
+                    report.unsupported.append((c.name, c.op, dname, function, str(e) or "not implemented"))
+                    continue
                 except Exception as e:  # noqa: BLE001 - reported, not hidden
-                    report.errors.append((c.name, dname, f"{type(e).__name__}: {e}"))
+                    for out in expected:
+                        fail(function, out, float("inf"), f"raised {type(e).__name__}: {e}")
                     continue
                 for out, ref in expected.items():
-                    value = np.asarray(to_numpy(got[out]))
-                    if value.dtype != ref.dtype:
-                        report.errors.append((c.name, dname, f"{out} has dtype {value.dtype}, "
-                                                             f"expected {ref.dtype}"))
+                    if got.get(out) is None:
+                        fail(function, out, float("inf"), "missing (None)")
                         continue
-                    report.rows.append((c.name, dname, out, max_rel_err(value, ref),
-                                        tolerance(dtype)))
+                    value = np.asarray(to_numpy(got[out]))
+                    if value.shape != ref.shape:
+                        fail(function, out, float("inf"), f"shape {value.shape}, expected {ref.shape}")
+                    elif value.dtype != ref.dtype:
+                        fail(function, out, float("inf"), f"dtype {value.dtype}, expected {ref.dtype}")
+                    else:
+                        err, tol = max_rel_err(value, ref), tolerance(dtype)
+                        report.rows.append((c.name, dname, out, err, tol))
+                        if not err <= tol:   # NaN fails too
+                            fail(function, out, err, f"error {err:.2e} > tolerance {tol:g} "
+                                                     f"(at {_location(value, ref)})")
     return report
