@@ -57,8 +57,29 @@ def _strip(d: dict, *keys):
     return d
 
 
-def _ip_as_conv(spec: dict, layer, in_shape) -> dict:
-    """The Convolution spec equivalent to an InnerProduct on a (N, C, h, w) or (N, K) input."""
+def _fc_pad(pad, name: str, kernel) -> tuple:
+    """The ``(pad_h, pad_w)`` a convolutionalized InnerProduct ``name`` with ``kernel`` gets.
+
+    ``pad``: 0 (none), ``"same"`` (``(k - 1) // 2`` per axis: VGG's 7x7 fc6 gets 3), an int or an
+    ``(h, w)`` pair, or ``{layer: one of those}``.  An axis whose kernel is 1 is never padded (its padded
+    positions would see nothing but zeros): VGG's fc7 and fc8 (1x1) stay unpadded.
+    """
+    if isinstance(pad, dict):
+        pad = pad.get(name, 0)
+    if isinstance(pad, str):
+        if pad != "same":
+            raise ValueError(f"layer {name!r}: fc pad {pad!r} must be an int, an (h, w) pair or 'same'")
+        return tuple((int(k) - 1) // 2 for k in kernel)
+    p = (pad, pad) if np.ndim(pad) == 0 else tuple(pad)
+    if len(p) != 2 or any(int(v) != v or v < 0 for v in p):
+        raise ValueError(f"layer {name!r}: fc pad {pad!r} must be a non-negative int, an (h, w) pair or "
+                         f"'same'")
+    return tuple(int(p[a]) if kernel[a] > 1 else 0 for a in (0, 1))
+
+
+def _ip_as_conv(spec: dict, layer, in_shape, pad=0) -> dict:
+    """The Convolution spec equivalent to an InnerProduct on a (N, C, h, w) or (N, K) input (with
+    ``pad``, see :func:`_fc_pad`, it is the padded variant: more positions, see :func:`convolutionalize`)."""
     if layer.axis not in (1, -len(in_shape) + 1):
         raise ValueError(f"layer {layer.name!r} (InnerProduct): only axis 1 can be convolutionalized")
     kernel = tuple(in_shape[2:4]) if len(in_shape) == 4 else (1, 1)
@@ -67,7 +88,10 @@ def _ip_as_conv(spec: dict, layer, in_shape) -> dict:
                          f"nor (N, K)")
     ip = spec.get("inner_product_param", {})
     cp = {"num_output": layer.num_output, "bias_term": layer.bias_term,
-          "kernel_h": kernel[0], "kernel_w": kernel[1]}
+          "kernel_h": int(kernel[0]), "kernel_w": int(kernel[1])}
+    pad = _fc_pad(pad, layer.name, kernel)
+    if pad != (0, 0):
+        cp["pad_h"], cp["pad_w"] = pad
     for k in ("weight_filler", "bias_filler"):
         if k in ip:
             cp[k] = copy.deepcopy(ip[k])
@@ -82,17 +106,32 @@ def _ip_weight_to_conv(w, layer, conv_shape):
     return np.ascontiguousarray(w).reshape(conv_shape)
 
 
-def convolutionalize(net: Net, names) -> Net:
-    """A copy of ``net`` with the named InnerProduct layers as equivalent Convolutions."""
+def convolutionalize(net: Net, names, pad=0) -> Net:
+    """A copy of ``net`` with the named InnerProduct layers as equivalent Convolutions.
+
+    With ``pad`` (see :func:`_fc_pad`: an int, an ``(h, w)`` pair, ``"same"`` or ``{layer: pad}``) the
+    convolutions are padded: a *different* net with more output positions.  Note [Padded fc].  An
+    InnerProduct with kernel ``k`` (its input's size ``h`` at the declared input shape) and pad ``p``
+    gives ``H - k + 1 + 2p`` positions on an input of size ``H``; position ``i`` reads input rows
+    ``i - p .. i - p + k - 1``.  The positions whose window does not touch the padding,
+    ``p <= i < p + H - k + 1``, equal the unpadded convolution's position ``i - p`` (layers after it
+    see the same shift); the ``p`` positions at either end read zeros.  At the declared shape
+    (``H = k``) the unpadded net's single position is the padded net's ``(p, p)``.  VGG-16 with
+    ``pad="same"`` (fc6 pad 3) at 256x256 gives fc8 8x8 instead of 2x2 (the paper's test-time
+    "2x2 probability estimates" are the unpadded ones).
+    """
+    unknown = sorted(set(pad) - set(names)) if isinstance(pad, dict) else []
+    if unknown:
+        raise ValueError(f"convolutionalize: pad given for {unknown}, which are not converted")
     specs, converted = [], {}
     for layer in net.layers:
         spec = copy.deepcopy(layer.spec)
         if layer.name in names and layer.type == "InnerProduct":
             in_shape = net.blob_shapes_at(layer.name)[0]
-            spec = _ip_as_conv(spec, layer, in_shape)
+            spec = _ip_as_conv(spec, layer, in_shape, pad)
             converted[layer.name] = layer
         specs.append(spec)
-    out = Net(specs, **net.build_options)
+    out = Net(specs, **net.build_options, name=net.name)
     _copy_params(net, out, converted)
     return out
 
@@ -117,8 +156,16 @@ def _copy_params(src: Net, dst: Net, converted: dict, back: bool = False):
                 b[...] = a
 
 
-def densify(net: Net, start: str) -> Net:
-    """The dense equivalent of ``net`` with layer ``start``'s stride set to 1 (see module docstring)."""
+def densify(net: Net, start: str, fc_pad=0) -> Net:
+    """The dense equivalent of ``net`` with layer ``start``'s stride set to 1 (see module docstring).
+
+    ``fc_pad`` (0, an int, an ``(h, w)`` pair, ``"same"`` or ``{layer: pad}``, see :func:`_fc_pad`):
+    the padded variant.  The InnerProducts downstream of ``start`` are first convolutionalized with
+    that pad *in the original as well*, and the dense net is the equivalent of that padded original:
+    ``dense_info``, ``dpoa`` and E1/E2 refer to it (``dpoa`` gives back padded Convolutions, not
+    InnerProducts).  Which positions still equal the unpadded net: Note [Padded fc] in
+    :func:`convolutionalize`; on the dense grid (step ``E`` at the fc) the shift is ``p*E``.
+    """
     names = net.layer_names
     if start not in names:
         raise ValueError(f"densify: no layer named {start!r} (layers: {', '.join(names)})")
@@ -127,6 +174,13 @@ def densify(net: Net, start: str) -> Net:
         raise ValueError(f"densify: start layer {start!r} ({first.type}) must be a pooling layer or a "
                          f"convolution with stride > 1")
     start_index = names.index(start)
+    if isinstance(fc_pad, (str, dict)) or np.any(fc_pad):
+        down, ips = set(first.top_names), []
+        for layer in net.layers[start_index + 1:]:
+            if down & set(layer.bottom_names):
+                down.update(layer.top_names)
+                ips += [layer.name] if layer.type == "InnerProduct" else []
+        net = convolutionalize(net, ips, pad=fc_pad)
     step = {}                         # blob name -> (E_h, E_w) of its grid
     specs, converted, densified = [], {}, []
     for index, layer in enumerate(net.layers):
