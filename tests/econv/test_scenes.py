@@ -132,7 +132,8 @@ def test_bad_input():
         make_scenes(2, digits=2)
     with pytest.raises(ValueError, match="scale must be numbers"):
         make_scenes(2, scale=(0, 1))
-    with pytest.raises(ValueError, match=r"size must be an integer >= the largest digit, round\(8 \* 2.5\) = 20, got 16"):
+    with pytest.raises(ValueError,
+                       match=r"size must be an integer >= the largest digit, round\(8 \* 2.5\) = 20, got 16"):
         make_scenes(2, size=16)
     with pytest.raises(ValueError, match="noise must be a non-negative"):
         make_scenes(2, noise=-0.1)
