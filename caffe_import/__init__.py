@@ -11,6 +11,8 @@ Public API::
     read_weights(path) -> {layer: [arrays]}        # caffemodel or HDF5, detected by content
     read_mean(path) -> ndarray (1, C, H, W) float32
     read_solver(path_or_text) -> dict              # SolverParameter, upgraded
+    format_prototxt(net_or_layers) -> str          # Caffe text (the inverse of read_prototxt)
+    write_prototxt(net_or_layers, path)            # the same, written atomically
     upgrade_net(net_dict) -> net_dict              # V0/V1 -> V2, input fields -> Input layer
     FormatError                                    # every malformed file (a ValueError)
 
@@ -34,12 +36,14 @@ from .readers import (read_caffemodel, read_mean, read_prototxt, read_solver,
                       read_solverstate)
 from .hdf5 import convert, is_hdf5, read_weights
 from .encode import encode, write_message
+from .prototxt_writer import format_prototxt, write_prototxt
 from .loader import copy_weights, load_net, load_solver
 
 __all__ = [
     "FormatError", "default", "upgrade_net", "upgrade_solver",
     "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
     "read_solverstate", "convert", "is_hdf5", "encode", "write_message",
+    "format_prototxt", "write_prototxt",
     "copy_weights", "load_net", "load_solver", "cli_convert",
 ]
 
