@@ -12,6 +12,8 @@ top-level ``enum`` line).  ``rep`` marks a repeated field, ``packed`` a field Ca
 packed (every repeated scalar is accepted in both forms), ``array`` a repeated float/double
 field that the binary reader returns as a NumPy array (blob payloads).  Field numbers, types
 and defaults are those of BVLC Caffe's caffe.proto (last master); see CAFFE_FACTS.md section 1.
+Three fields are econv's own (numbers from 1001, unknown to Caffe): ``PoolingParameter.est`` and
+``pad_end`` (ePool) and ``LRNParameter.est``, which dense nets carry (``econv densify`` writes them).
 
 Public helpers: :func:`message`, :func:`field`, :func:`default`, :func:`enum_value`.
 """
@@ -386,6 +388,7 @@ LRNParameter
   4 norm_region NormRegion default=ACROSS_CHANNELS
   5 k float default=1.0
   6 engine Engine default=DEFAULT
+  1001 est uint32 rep
 
 MemoryDataParameter
   1 batch_size uint32
@@ -418,6 +421,8 @@ PoolingParameter
   11 engine Engine default=DEFAULT
   12 global_pooling bool default=false
   13 round_mode RoundMode default=CEIL
+  1001 est uint32 rep
+  1002 pad_end uint32 rep
 
 PowerParameter
   1 power float default=1.0
