@@ -13,8 +13,25 @@ Learning with Equivalent Mappings"), with Caffe-exact NumPy layers (the oracle),
 Caffe model importer."""
 
 EPILOG = """\
-commands arriving with later work: densify, demo.
+command arriving with later work: demo.
 Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
+
+
+def _dims(text: str) -> tuple:
+    """``--input-shape`` "N,C,H,W" (or "NxCxHxW") as a tuple of ints."""
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
+    except ValueError:
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise ValueError(f"--input-shape {text!r}: expected positive integers such as 1,3,224,224")
+    return dims
+
+
+def _single_input(net) -> str:
+    if len(net.input_names) != 1:
+        raise ValueError(f"--input-shape needs a net with one input, this one has {net.input_names}")
+    return net.input_names[0]
 
 
 def cmd_info(args) -> int:
@@ -23,8 +40,7 @@ def cmd_info(args) -> int:
 
     net = load_net(args.prototxt, phase=args.phase)
     if args.input_shape:
-        dims = tuple(int(d) for d in args.input_shape.replace("x", ",").split(",") if d)
-        shapes = net.infer_shapes({net.input_names[0]: dims})
+        shapes = net.infer_shapes({_single_input(net): _dims(args.input_shape)})
     else:
         shapes = net.blob_shapes
     maps = coord_maps(net)
@@ -52,10 +68,7 @@ def cmd_verify(args) -> int:
     net = load_net(args.prototxt, args.weights, dtype=dtype)
     shapes = dict(net.blob_shapes)
     if args.input_shape:
-        dims = tuple(int(d) for d in args.input_shape.replace("x", ",").split(",") if d)
-        if len(net.input_names) != 1:
-            raise ValueError(f"--input-shape needs a net with one input, this one has {net.input_names}")
-        shapes[net.input_names[0]] = dims
+        shapes[_single_input(net)] = _dims(args.input_shape)
     rng = np.random.default_rng(args.seed)
     inputs = {name: rng.normal(size=shapes[name]) for name in net.input_names}
     net.infer_shapes({k: v.shape for k, v in inputs.items()})   # a clear error if the shape does not fit
@@ -63,6 +76,73 @@ def cmd_verify(args) -> int:
     report = check_equivalence(net, dense, inputs, fragments=not args.e1_only)
     print(report)
     return 0 if report.ok else 1
+
+
+DENSIFY_DESCRIPTION = """\
+Densify PROTOTXT at --start and write the dense net's definition as prototxt: to -o OUT (written
+atomically) or to stdout.  The start layer's stride becomes 1; every convolution after it becomes an
+eConv (Caffe's own convolution_param dilation, pad scaled), every pooling an ePool, every InnerProduct
+a convolution (kernel = its input's size at the prototxt's input shape).  dense[..., E*i, E*j] is the
+original's [..., i, j], with E the product of the strides set to 1 before the blob.
+
+Caffe has no ePool.  A densified Pooling layer is written with econv's extension fields inside its
+pooling_param, `est: E` (tap spacing) and `pad_end: P` (extra absent positions at the bottom/right),
+once per axis; an LRN within channel gets `est` in lrn_param.  Caffe's parser rejects these fields;
+econv, caffe_import.load_net and read_prototxt read them.  The file starts with a comment saying so.
+
+--input-shape sets the input shape written into the dense net; InnerProducts are still
+convolutionalized at the prototxt's own shape, so their kernels fit the trained weights (VGG-16 at
+256x256: fc8 8x8).  --fc-pad pads those convolutions "same", (k-1)/2 per axis (VGG-16's 7x7 fc6 gets
+3, the 1x1 fc7/fc8 none), in the original as well: more predictions (VGG-16 at 256x256, pool4:
+32x32), of which those whose fc6 window misses the padding equal the unpadded net's.  No weights are
+read or written: the dense net's parameters are the original's by layer name, a convolutionalized
+InnerProduct's weights reshaped (O, C*h*w) -> (O, C, h, w) in C order.  Exit status 2, and no file
+written, when the prototxt cannot be read or a layer cannot be densified."""
+
+
+def _densify_header(args, net, dense) -> str:
+    epools = [layer for layer in dense.layers if layer.type == "Pooling" and
+              (layer.est != (1, 1) or layer.pad_end != (0, 0))]
+    last = dense.layers[-1].top_names[0]
+    step = dense.grid(last)[1]
+    lines = [f"written by econv densify --start {args.start}{' --fc-pad' if args.fc_pad else ''} "
+             f"from {args.prototxt}",
+             f"the dense equivalent of {net.name or 'the net'}: {last}[..., {step[0]}*i, {step[1]}*j] "
+             f"is the original's {last}[..., i, j]",
+             "ePool layers use the econv fields est/pad_end in pooling_param, unknown to Caffe: "
+             + (", ".join(f"{p.name} (est {p.est[0]}x{p.est[1]}, pad_end {p.pad_end[0]}x{p.pad_end[1]})"
+                          for p in epools) or "none"),
+             "eConv layers are Caffe convolutions with dilation"]
+    if args.fc_pad:
+        original = {s["name"]: s for s in dense.dense_info["original_specs"]}
+        pads = [f"{layer.name} pad {cp.get('pad_h', 0)}x{cp.get('pad_w', 0)}" for layer in net.layers
+                if layer.type == "InnerProduct" and original[layer.name]["type"] == "Convolution"
+                for cp in [original[layer.name]["convolution_param"]]]
+        lines.append("--fc-pad: InnerProducts convolutionalized with padding, in the original too: "
+                     + ", ".join(pads))
+    return "\n".join(lines)
+
+
+def cmd_densify(args) -> int:
+    from caffe_import import format_prototxt, load_net, write_prototxt
+    from reference import densify
+
+    net = load_net(args.prototxt)
+    dense = densify(net, args.start, fc_pad="same" if args.fc_pad else 0)
+    shapes = None
+    if args.input_shape:
+        shapes = {_single_input(dense): _dims(args.input_shape)}
+        dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
+    header = _densify_header(args, net, dense)
+    if args.output is None:
+        sys.stdout.write(format_prototxt(dense, input_shapes=shapes, header=header))
+        return 0
+    write_prototxt(dense, args.output, input_shapes=shapes, header=header)
+    final = dense.infer_shapes(shapes or {})
+    last = dense.layers[-1].top_names[0]
+    print(f"{args.output}: {len(dense.layers)} layers, dense from {args.start}, {last} "
+          f"{'x'.join(map(str, final[last]))}", file=sys.stderr)
+    return 0
 
 
 def cmd_vectors(args) -> int:
@@ -122,6 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "densify", help="write the dense equivalent of a prototxt (eConv/ePool) as prototxt",
+        description=DENSIFY_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prototxt")
+    p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer whose "
+                                                  "stride becomes 1")
+    p.add_argument("-o", "--output", help="prototxt to write (atomically); default: stdout")
+    p.add_argument("--input-shape", help="N,C,H,W of the (single) input written into the dense net; "
+                                         "default: the prototxt's")
+    p.add_argument("--fc-pad", action="store_true",
+                   help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
+                        "original too")
+    p.set_defaults(func=cmd_densify)
 
     from numba_kernels.bench import add_parser as add_bench_parser
 
