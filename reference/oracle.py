@@ -104,13 +104,16 @@ class VerifyReport:
             lines += [f"      {f}" for f in by_case[name]]
         if len(self.failed_cases) > limit:
             lines.append(f"  ... and {len(self.failed_cases) - limit} more failing cases")
-        reasons = defaultdict(list)
+        reasons = defaultdict(dict)    # reason -> {case name: [functions]}
         for name, _, _, function, reason in self.unsupported:
-            if name not in reasons[(function, reason)]:
-                reasons[(function, reason)].append(name)
-        for (function, reason), names in reasons.items():
+            functions = reasons[reason].setdefault(name, [])
+            if function not in functions:
+                functions.append(function)
+        for reason, found in reasons.items():
+            names = list(found)
+            functions = ", ".join(dict.fromkeys(f for fs in found.values() for f in fs))
             shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
-            lines.append(f"  unsupported by {function}: {reason}: {shown}")
+            lines.append(f"  unsupported ({functions}): {reason}: {shown}")
         return "\n".join(lines)
 
 

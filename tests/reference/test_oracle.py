@@ -147,7 +147,8 @@ def test_conv_weight_gradient_ignoring_est_fails_on_dw_of_est_cases_only():
     assert len(report.failures) == 2 * len(dilated)                 # both dtypes, dw only
     assert all(f.error > 1e-2 for f in report.failures)
     text = str(report)
-    assert "FAILED conv2d_hard_est2_dw (conv2d: stride 1x1, pad 1x1, est 2x2, group 1; x 1x2x7x8, w 3x2x3x3, b 3)" in text
+    assert ("FAILED conv2d_hard_est2_dw (conv2d: stride 1x1, pad 1x1, est 2x2, group 1; "
+            "x 1x2x7x8, w 3x2x3x3, b 3)") in text
     assert "      est 2: dw[o, c, i, j] sums dy * x at taps 2 apart" in text
     assert "dw [float64]: error" in text and "> tolerance 1e-10 (at [" in text
 
@@ -276,7 +277,7 @@ def test_exceptions_dtypes_and_unsupported_cases_are_reported():
     assert all(r[2] == "y" for r in report.rows)
     text = str(report)
     assert "y [float32]: raised RuntimeError: boom" in text
-    assert "unsupported by pool2d: no AVE here: pool2d_hard_ceil_overhang_pad_ave" in text
+    assert "unsupported (pool2d): no AVE here: pool2d_hard_ceil_overhang_pad_ave" in text
 
 
 def test_ops_selects_functions():
