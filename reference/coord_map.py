@@ -9,6 +9,9 @@ pixels (per axis).  Composition (Long et al., FCN, section 3: ``f_ks o g_k's' = 
 - Deconvolution (ext, s, p): output ``y`` is centred on input ``(y + p - (ext - 1) / 2) / s``:
   ``stride' = stride / s``, ``offset' = offset + stride * (p - (ext - 1) / 2) / s``; the receptive field
   is reported as the input's (an upsampling adds no new context).
+- EDeconvolution (the dense net's equivalent deconvolution, grid E): the dense grid keeps its
+  spacing, ``offset' = offset + stride * E * (p - (ext - 1) / 2)`` (fragment ``q``'s output ``o`` sits
+  at position ``q + E*o``).
 - Crop (offsets o): ``offset' = offset + stride * o``.  Everything else (pointwise, Eltwise, Concat):
   unchanged (Eltwise/Concat take their first bottom's map).
 
@@ -77,6 +80,13 @@ def coord_maps(net) -> dict:
                 st.append(_num(m.stride[a] / layer.stride[a]))
                 off.append(_num(m.offset[a] + m.stride[a] * (layer.pad[a] - (ext - 1) / 2) / layer.stride[a]))
             out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "EDeconvolution":
+            # a dense grid keeps its pixel spacing; fragment q's output o sits at position q + E*o
+            off = []
+            for a in (0, 1):
+                ext = extent(layer.kernel[a], layer.est[a])
+                off.append(_num(m.offset[a] + m.stride[a] * layer.grid[a] * (layer.pad[a] - (ext - 1) / 2)))
+            out = CoordMap(m.rf, m.stride, tuple(off))
         elif layer.type == "Crop":
             shape = net.blob_shapes_at(layer.name)[0]
             axis = layer.axis + len(shape) if layer.axis < 0 else layer.axis

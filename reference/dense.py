@@ -12,7 +12,26 @@ stride ``E`` (per axis) is the product of the strides set to 1 before it:
   order), then rewritten as a convolution.  Global pooling becomes a pooling with the original
   input's size as kernel.  LRN WITHIN_CHANNEL gets ``est = E``.
 - Pointwise and channel-wise layers are unchanged; Eltwise/Concat need all bottoms on one grid.
-- Deconvolution, Crop, Flatten, Reshape downstream of ``start`` raise ValueError (not yet equivalent).
+- FCN (Note [Dense FCN]): Deconvolution -> equivalent deconvolution, Crop offsets scaled, validity
+  masks; FCN's final fixed bilinear upsampling is rebuilt.  Flatten, Reshape and Shift downstream
+  of ``start`` raise ValueError (they mix positions).
+
+Note [Dense FCN].  A Deconvolution of stride ``s`` reading a grid of step ``E_in`` with ``s | E_in``
+becomes an ``EDeconvolution`` (:mod:`reference.edeconv`) whose output lies on ``E = E_in / s``: it
+gives back the last densified strides (their product must be ``s``); the fragments that were
+shifted there have no place on the finer grid (as in the original, whose upsampling reads one
+fragment), so the blobs after it hold the phases of the remaining densified layers only
+(``dense_info["active"]``; E2 compares those).  A Crop between blobs on one grid ``E`` scales its
+offsets by ``E``; an Eltwise needs its bottoms on the same grid holding the same fragments.
+Fragments of an upsampled blob can end at different positions inside the array, so such blobs get
+an in-place ``Mask`` layer that zeroes the positions past their fragment's end (DESIGN.md 4,
+"Extents"; ``dense_info["extents"]`` lists the valid length of every phase).  A Deconvolution
+whose stride is a multiple of ``E_in`` (FCN's final x8 upsampling after pool3 was densified) has no
+equivalent: if it is a fixed bilinear upsampling (lr_mult 0, bilinear filler, pad 0) it is rebuilt
+as ``<name>_dense``, stride ``s / E_in`` and kernel ``2 s/E_in - (s/E_in) % 2``, the crops after it
+aligned by the coordinate maps, and the blobs from there on have no grid (``grid()`` raises): the
+dense net predicts every pixel through a finer score map, but not equivalently.  dpoa restores the
+original's own parameters for it.
 
 Note [Why pad_end = E*(s-1)].  Fragment ``r`` (phase) of a dense input of length ``H`` has
 ``H_r = ceil((H - r) / E)`` values; the original ceil-mode pooling gives it
@@ -35,16 +54,18 @@ import copy
 
 import numpy as np
 
+from .coord_map import crop_offset
 from .net import Net
+from .sizes import deconv_out_size, phase_lengths
 
 __all__ = ["densify", "dpoa", "convolutionalize"]
 
 POINTWISE = {"ReLU", "Dropout", "BatchNorm", "Scale", "TanH", "Sigmoid", "Power", "Softmax", "Split",
              "Concat", "Eltwise", "SoftmaxWithLoss", "EuclideanLoss", "L1Loss"}
-NOT_YET = {"Deconvolution": "an equivalent deconvolution needs phase-aware taps (FCN work)",
-           "Crop": "crop offsets on a dense grid need validity masks (FCN work)",
-           "Flatten": "flattening mixes spatial positions", "Reshape": "reshaping mixes spatial positions",
+NOT_YET = {"Flatten": "flattening mixes spatial positions", "Reshape": "reshaping mixes spatial positions",
            "Shift": "a shift of a dense grid has no single original"}
+AFTER_REBUILT = {"ReLU", "Softmax", "SoftmaxWithLoss", "Sigmoid", "TanH", "Power", "Split", "Dropout",
+                 "EuclideanLoss", "L1Loss", "Crop"}
 
 
 def _mul(a, b):
@@ -182,17 +203,32 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
                 ips += [layer.name] if layer.type == "InnerProduct" else []
         net = convolutionalize(net, ips, pad=fc_pad)
     step = {}                         # blob name -> (E_h, E_w) of its grid
+    active = {}                       # blob name -> densified (layer, stride) its phases hold
+    rebuilt = set()                   # blobs after a rebuilt upsampling (no equivalent)
     specs, converted, densified = [], {}, []
     for index, layer in enumerate(net.layers):
         spec = copy.deepcopy(layer.spec)
+        if rebuilt & set(layer.bottom_names):
+            specs.append(_after_rebuilt(spec, layer, start))
+            rebuilt.update(layer.top_names)
+            continue
         ins = [step.get(b, (1, 1)) for b in layer.bottom_names]
-        if len(set(ins)) > 1 and layer.type not in ("Crop",):
+        if len(set(ins)) > 1:
             raise ValueError(f"densify: layer {layer.name!r} ({layer.type}) joins blobs on different "
                              f"grids {dict(zip(layer.bottom_names, ins))}")
         e = ins[0] if ins else (1, 1)
+        held = _joined_phases(layer, [active.get(b, ()) for b in layer.bottom_names])
         dense_here = index == start_index or (index > start_index and e != (1, 1))
         out = e
-        if dense_here:
+        if dense_here and layer.type == "Deconvolution":
+            spec, out, held = _dense_deconvolution(spec, layer, e, held, start)
+            if out is None:            # the final fixed upsampling, rebuilt for the dense grid
+                specs.append(spec)
+                rebuilt.update(layer.top_names)
+                continue
+        elif dense_here and layer.type == "Crop":
+            spec = _dense_crop(spec, layer, e, net.blob_shapes_at(layer.name)[0])
+        elif dense_here:
             if layer.type in NOT_YET:
                 raise ValueError(f"densify: layer {layer.name!r} ({layer.type}) after {start!r} cannot be "
                                  f"made exactly equivalent yet: {NOT_YET[layer.type]}")
@@ -209,6 +245,7 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
                           dilation=[dil[0] * e[0], dil[1] * e[1]])
                 out = _mul(e, stride)
                 densified.append((layer.name, tuple(stride), e))
+                held = held + (((layer.name, tuple(stride)),) if stride != (1, 1) else ())
             elif layer.type == "Pooling":
                 kernel = net.blob_shapes_at(layer.name)[0][2:] if layer.global_pooling else layer.kernel
                 ceil = layer.round_mode == "ceil"
@@ -221,6 +258,7 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
                                    for a in (0, 1)])
                 out = _mul(e, layer.stride)
                 densified.append((layer.name, tuple(layer.stride), e))
+                held = held + (((layer.name, tuple(layer.stride)),) if layer.stride != (1, 1) else ())
             elif layer.type == "LRN":
                 if layer.region == "WITHIN_CHANNEL":
                     spec["lrn_param"]["est"] = [layer.est[0] * e[0], layer.est[1] * e[1]]
@@ -229,15 +267,172 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
                                  f"equivalent rewrite")
         for t in layer.top_names:
             step[t] = out
+            active[t] = held
         specs.append(spec)
-    dense = Net(specs, **net.build_options, name=(net.name + "_dense") if net.name else "dense")
+    name = (net.name + "_dense") if net.name else "dense"
+    probe = Net(specs, **net.build_options, name=name)
+    specs, extents = _add_masks(specs, probe, step, rebuilt)
+    if rebuilt:
+        specs = _align_rebuilt_crops(specs, net.build_options, rebuilt)
+    dense = Net(specs, **net.build_options, name=name)
     _copy_params(net, dense, converted)
-    dense.grids = {b: ((0, 0), step.get(b, (1, 1))) for b in dense.blob_names}
+    dense.grids = {b: None if b in rebuilt else ((0, 0), step.get(b, (1, 1))) for b in dense.blob_names}
     dense.dense_info = {"original_specs": copy.deepcopy(net.specs), "start": start,
                         "converted": converted, "build_options": dict(net.build_options),
-                        "densified": densified,
+                        "densified": densified, "active": {b: tuple(n for n, _ in v)
+                                                           for b, v in active.items()},
+                        "extents": extents, "rebuilt": sorted(rebuilt),
+                        "kept_params": {n: [b.copy() for b in net.params[n]] for n in net.params
+                                        if n not in dense.params},
                         "name": net.name}
     return dense
+
+
+# ---- FCN: deconvolution, crop, skips (Note [Dense FCN] in the module docstring) -----------------
+
+def _joined_phases(layer, held):
+    """The densified layers whose phases a layer's output holds: its bottoms' (which must agree)."""
+    if len(set(held)) > 1:
+        raise ValueError(f"densify: layer {layer.name!r} ({layer.type}) joins blobs that hold different "
+                         f"fragments: {dict(zip(layer.bottom_names, held))}")
+    return held[0] if held else ()
+
+
+def _dense_deconvolution(spec, layer, e, held, start):
+    """``(spec, output step, phases held)`` for a Deconvolution reading a grid of step ``e``.
+
+    ``e`` a multiple of the stride ``s``: the equivalent deconvolution on the grid ``e / s``; it gives
+    back the last densified strides (their product must be ``s``), whose fragments the upsampling
+    has no place for.  ``s`` a multiple of ``e`` and the layer a fixed bilinear upsampling (FCN's
+    final one): rebuilt for the dense grid, stride ``s / e`` (output step None: not equivalent).
+    """
+    s = layer.stride
+    if all(e[a] % s[a] == 0 for a in (0, 1)):
+        grid = (e[0] // s[0], e[1] // s[1])
+        out = copy.deepcopy(spec)
+        out["type"] = "EDeconvolution"
+        out["convolution_param"]["grid"] = list(grid)
+        held, given = list(held), (1, 1)
+        while given != s and held:
+            given = _mul(given, held.pop()[1])
+        if given != s:
+            raise ValueError(f"densify: layer {layer.name!r} (Deconvolution, stride {s}) does not undo a "
+                             f"whole number of densified strides {held}")
+        return out, grid, tuple(held)
+    fixed = all(layer.lr_mult(i) == 0 for i in range(len(layer.blobs)))
+    bilinear = (layer.weight_filler or {}).get("type") == "bilinear"
+    if not (all(s[a] % e[a] == 0 for a in (0, 1)) and fixed and bilinear and layer.pad == (0, 0)
+            and layer.est == (1, 1)):
+        raise ValueError(f"densify: layer {layer.name!r} (Deconvolution, stride {s}) reads a grid of "
+                         f"equivalent stride {e} after {start!r}: an equivalent deconvolution needs "
+                         f"the grid to be a multiple of the stride, and only a fixed bilinear "
+                         f"upsampling (lr_mult 0, bilinear filler, pad 0) can be rebuilt instead")
+    factor = (s[0] // e[0], s[1] // e[1])
+    cp = _strip(copy.deepcopy(spec["convolution_param"]), "kernel_size", "kernel_h", "kernel_w",
+                "stride", "stride_h", "stride_w", "pad", "pad_h", "pad_w")
+    cp.update(kernel_h=2 * factor[0] - factor[0] % 2, kernel_w=2 * factor[1] - factor[1] % 2,
+              stride_h=factor[0], stride_w=factor[1])
+    out = copy.deepcopy(spec)
+    out["name"] = f"{layer.name}_dense"          # new weights: dpoa keeps the original's own
+    out["convolution_param"] = cp
+    return out, None, ()
+
+
+def _dense_crop(spec, layer, e, in_shape):
+    """A Crop between two blobs on the grid ``e``: its offsets scale with the grid."""
+    axis = layer.axis + len(in_shape) if layer.axis < 0 else layer.axis
+    offs = layer.offsets or [0]
+    offs = offs * (len(in_shape) - axis) if len(offs) == 1 else list(offs)
+    by_axis = dict(zip(range(axis, len(in_shape)), offs))
+    if any(by_axis.get(a, 0) for a in (0, 1)):
+        raise ValueError(f"densify: Crop {layer.name!r} crops the batch or channel axis")
+    out = copy.deepcopy(spec)
+    out["crop_param"] = {"axis": 2, "offset": [by_axis.get(2, 0) * e[0], by_axis.get(3, 0) * e[1]]}
+    return out
+
+
+def _after_rebuilt(spec, layer, start):
+    """Layers after the rebuilt upsampling stay as they are (no equivalence is claimed there)."""
+    if layer.type not in AFTER_REBUILT:
+        raise ValueError(f"densify: layer {layer.name!r} ({layer.type}) follows a rebuilt upsampling "
+                         f"after {start!r}; only crops, pointwise layers and losses may")
+    return copy.deepcopy(spec)
+
+
+def _align_rebuilt_crops(specs, options, rebuilt):
+    """The crops after a rebuilt upsampling, aligned with their reference by the coordinate maps."""
+    specs = copy.deepcopy(specs)
+    probe = Net([s for s in specs if s["type"] not in LOSSES], **options)
+    for spec in specs:
+        if spec["type"] == "Crop" and spec["bottom"][0] in rebuilt:
+            spec["crop_param"] = {"axis": 2,
+                                  "offset": list(crop_offset(probe, spec["bottom"][0], spec["bottom"][1]))}
+    return specs
+
+
+LOSSES = {"SoftmaxWithLoss", "EuclideanLoss", "L1Loss"}
+
+
+def _chain(shape, step):
+    """Phase lengths of a blob whose fragments all end at the array's end (no mask needed)."""
+    return [phase_lengths(shape[2 + a], step[a]) for a in (0, 1)]
+
+
+def _extent_of(layer, ins, shapes, steps):
+    """Per axis, the valid length of every phase of ``layer``'s output (DESIGN.md 4, "Extents");
+    ``ins``: ``[(bottom, its extent)]``."""
+    top = layer.top_names[0]
+    step = steps.get(top, (1, 1))
+    masked = [b for b, ext in ins if ext != _chain(shapes[b], steps.get(b, (1, 1)))]
+    if layer.type == "EDeconvolution":
+        src = ins[0][1]
+        return [[deconv_out_size(m, layer.kernel[a], layer.stride[a], layer.pad[a], layer.est[a])
+                 if m >= 1 else 0 for m in src[a][:step[a]]] for a in (0, 1)]
+    if not masked:
+        return _chain(shapes[top], step)
+    if layer.type == "Crop":
+        src, ref, offs = ins[0][1], ins[1][1], layer.offsets
+        return [[min(r, max(0, m - offs[a] // step[a])) for r, m in zip(ref[a], src[a])] for a in (0, 1)]
+    if layer.type == "Eltwise":
+        return [[min(v) for v in zip(*(ext[a] for _, ext in ins))] for a in (0, 1)]
+    pointwise = layer.type in POINTWISE or layer.type == "Mask" or (
+        layer.type == "Convolution" and layer.kernel == (1, 1) and layer.stride == (1, 1)
+        and layer.pad == (0, 0))
+    if not pointwise:
+        raise ValueError(f"densify: layer {layer.name!r} ({layer.type}) reads {masked[0]!r}, a blob with "
+                         f"a validity mask (after an equivalent deconvolution or crop); only 1x1 "
+                         f"convolutions, deconvolutions, crops, sums and pointwise layers can")
+    return ins[0][1]
+
+
+ZERO_PRESERVING = {"ReLU", "Dropout", "Mask", "Split"}   # absent (zero) stays zero
+
+
+def _add_masks(specs, probe: Net, steps, rebuilt):
+    """``specs`` with an in-place ``Mask`` after every layer whose output fragments end inside the
+    array, and ``{blob: (valid_h, valid_w)}`` (per phase) for every blob on a dense grid."""
+    shapes = probe.blob_shapes
+    layers = {layer.name: layer for layer in probe.layers}
+    extents, out = {}, []
+    for spec in specs:
+        out.append(spec)
+        layer = layers.get(spec.get("name"))
+        if layer is None or layer.type == "Input":
+            continue
+        tops = [t for t in layer.top_names if len(shapes[t]) == 4 and t not in rebuilt]
+        ins = [(b, extents.get(b) or _chain(shapes[b], steps.get(b, (1, 1))))
+               for b in layer.bottom_names if len(shapes[b]) == 4 and b not in rebuilt]
+        if not tops or not ins:
+            continue
+        ext = _extent_of(layer, ins, shapes, steps)
+        for t in tops:
+            step = steps.get(t, (1, 1))
+            extents[t] = ext
+            if ext != _chain(shapes[t], step) and layer.type not in ZERO_PRESERVING:
+                out.append({"name": f"{layer.name}_mask", "type": "Mask", "bottom": [t], "top": [t],
+                            "mask_param": {"step": list(step), "valid_h": ext[0], "valid_w": ext[1],
+                                           "size": list(shapes[t][2:])}})
+    return out, {b: tuple(map(tuple, v)) for b, v in extents.items() if steps.get(b, (1, 1)) != (1, 1)}
 
 
 def dpoa(dense: Net) -> Net:
@@ -248,4 +443,7 @@ def dpoa(dense: Net) -> Net:
     info = dense.dense_info
     back = Net(copy.deepcopy(info["original_specs"]), **info["build_options"], name=info["name"])
     _copy_params(dense, back, info["converted"], back=True)
+    for name, blobs in info.get("kept_params", {}).items():   # layers the dense net rebuilt
+        for src, dst in zip(blobs, back.params[name]):
+            dst[...] = src
     return back

@@ -139,7 +139,11 @@ class Net:
         """
         if blob not in self._latest:
             raise KeyError(f"no blob named {blob!r}")
-        return self.grids.get(blob, ((0, 0), (1, 1)))
+        grid = self.grids.get(blob, ((0, 0), (1, 1)))
+        if grid is None:
+            raise ValueError(f"blob {blob!r} is not on an equivalent grid: it follows an upsampling "
+                             f"that densify rebuilt for the dense grid (FCN's final one)")
+        return grid
 
     def layer(self, name: str):
         for layer in self.layers:

@@ -1,6 +1,6 @@
 """Caffe layers for the reference Net, one family per module; ``LAYER_TYPES`` maps type -> class."""
 
-from . import eltwise, inner_product, loss, lrn, neuron, norm, shape, softmax, vision  # noqa: F401
+from . import eltwise, equivalent, inner_product, loss, lrn, neuron, norm, shape, softmax, vision  # noqa: F401,E501
 from .base import LAYER_TYPES, Layer, create_layer, register
 
 __all__ = ["LAYER_TYPES", "Layer", "create_layer", "register"]

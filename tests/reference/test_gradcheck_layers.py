@@ -88,6 +88,11 @@ CASES = [
     ("shift", L("Shift", 1, shift_param={"offset": [1, 2]}), [distinct(1, 2, 4, 5)], "TEST"),
     ("shift_padded", L("Shift", 1, shift_param={"offset": [2, 1], "pad": [1, 2]}), [distinct(1, 2, 4, 5)], "TEST"),
     ("split", {"name": "s", "type": "Split", "bottom": ["a"], "top": ["y", "z"]}, [distinct(2, 3)], "TEST"),
+    ("edeconvolution", L("EDeconvolution", 1, convolution_param={
+        "num_output": 2, "kernel_size": 3, "stride": 2, "pad": 1, "grid": [2, 1], "group": 2,
+        "weight_filler": gauss(), "bias_filler": gauss()}), [distinct(1, 2, 7, 4)], "TEST"),
+    ("mask", L("Mask", 1, mask_param={"step": [2, 1], "valid_h": [3, 1], "valid_w": [2], "size": [5, 3]}),
+     [distinct(1, 2, 5, 3)], "TEST"),
 ]
 
 
