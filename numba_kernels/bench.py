@@ -18,6 +18,16 @@ ratios come from one run on one machine:
 
 ``--quick`` uses 64 channels at 14x14 and 28x28; ``--json FILE`` saves every number.  PyTorch is
 optional (``pip install torch``): without it those columns are empty.
+
+``--dense`` measures whole nets instead, on ``Net(backend="numba")`` (PyTorch not loaded): VGG-16
+(full widths, 1x3x224x224, float32) versus its dense equivalent densified at pool4, next to their
+ratio of multiply-adds (convolutions and InnerProducts, counted from the layer shapes), and the
+dense net versus computing the same values fragment by fragment (``reference.fragments``: the 16
+fragment nets of pool4 and pool5, each a whole VGG-16; and shift-and-stitch proper, a tree that
+runs the layers before pool4 once, pool4-conv5_3 once per pool4 fragment and pool5-fc8 once per
+fragment: every value once, like the dense net).  Each is timed in alternation, after
+one untimed round; the median of ``--repeat`` rounds.  The stitched fragments are checked against
+the dense output.  ``--quick``: widths / 8, fc 512-512-100, 112x112.
 """
 
 from __future__ import annotations
@@ -30,7 +40,7 @@ import time
 
 import numpy as np
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "bench_dense", "multiply_adds"]
 
 SETTLE = 0.15   # seconds between implementations (see timed_rounds)
 
@@ -279,12 +289,198 @@ def bench_gpu(report, quick, repeat, torch):
                        ratios={"cudnn": _ratio(t["numba.cuda"], t.get("cudnn"))})
 
 
+# ---- dense VGG-16 versus baseline and fragments ----------------------------------------------------
+
+def dense_config(quick: bool) -> dict:
+    if quick:
+        return dict(widths=(8, 16, 32, 64, 64), fc=(512, 512, 100), input_shape=(1, 3, 112, 112),
+                    start="pool4")
+    return dict(widths=(64, 128, 256, 512, 512), fc=(4096, 4096, 1000), input_shape=(1, 3, 224, 224),
+                start="pool4")
+
+
+def multiply_adds(net, input_shapes=None) -> int:
+    """Multiply-adds of one forward pass: Convolution ``N*H_out*W_out*w.size``, Deconvolution
+    ``N*H_in*W_in*w.size``, InnerProduct ``M*w.size`` (``M`` = the product of the axes before
+    ``axis``); other layers count 0.  Shapes: the declared inputs, or ``input_shapes``."""
+    shapes = net.infer_shapes(input_shapes or {})
+    bottoms = {}
+    for layer in net.layers:             # the shape each layer reads (in-place layers keep shapes)
+        for b in layer.bottom_names:
+            bottoms.setdefault(layer.name, shapes[b])
+    total = 0
+    for layer in net.layers:
+        if layer.type not in ("Convolution", "Deconvolution", "InnerProduct"):
+            continue
+        w = int(np.prod(layer.blobs[0].shape))
+        x = bottoms[layer.name]
+        if layer.type == "Convolution":
+            y = shapes[layer.top_names[0]]
+            total += y[0] * y[2] * y[3] * w
+        elif layer.type == "Deconvolution":
+            total += x[0] * x[2] * x[3] * w
+        else:
+            total += int(np.prod(x[:layer.axis % len(x)])) * w
+    return int(total)
+
+
+def _cheap_fillers(specs):
+    """The specs with constant fillers: building a full VGG-16 then takes a second, not seven (the
+    parameters are drawn once, below, and shared by every net of the benchmark)."""
+    import copy
+    specs = copy.deepcopy(specs)
+    for spec in specs:
+        for key in ("convolution_param", "inner_product_param"):
+            if key in spec:
+                spec[key]["weight_filler"] = {"type": "constant"}
+                spec[key]["bias_filler"] = {"type": "constant"}
+    return specs
+
+
+def _share_params(src, dst):
+    """``dst``'s layers use ``src``'s parameter arrays (and diff buffers), matched by layer name."""
+    for layer in dst.layers:
+        if layer.blobs and layer.name in src.params:
+            owner = src.layer(layer.name)
+            layer.blobs[:] = owner.blobs
+            layer.diffs[:] = owner.diffs
+
+
+def stitch_tree(dense, fragments):
+    """Giusti et al.'s multi-level shift-and-stitch as a tree of nets: one net per fragment *of each
+    level* (the layers from one densified layer to the next), each reading its parent's output.
+
+    ``fragments``: ``[(shifts, fragment_net)]`` for every combination of shifts.  Returns
+    ``{shift prefix: (net, input blob)}`` in an order where parents come first; the leaves (full
+    prefixes) hold the fragments' outputs.  Every value is computed once, as in the dense net.
+    """
+    from reference import Net
+    levels = [name for name, s, _ in dense.dense_info["densified"] if s != (1, 1)]
+    options = dense.dense_info["build_options"]
+    nodes = {}
+    for shifts, frag in fragments:
+        specs = frag.specs
+        cut = [next(i for i, spec in enumerate(specs) if spec["name"] in (lv, lv + "__shift"))
+               for lv in levels] + [len(specs)]
+        for k, level in enumerate(levels):
+            key = tuple(shifts[lv] for lv in levels[:k + 1])
+            if key in nodes:
+                continue
+            bottom = dense.layer(level).bottom_names[0]
+            head = {"name": bottom + "__in", "type": "Input", "top": [bottom],
+                    "input_param": {"shape": [{"dim": list(frag.blob_shapes[bottom])}]}}
+            net = Net([head] + specs[cut[k]:cut[k + 1]], **options)
+            _share_params(dense, net)
+            nodes[key] = (net, bottom)
+    return nodes
+
+
+def _median(values):
+    return float(np.median(values))
+
+
+def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
+    """Dense VGG-16 versus baseline and versus fragments (see the module docstring); returns the
+    numbers and adds them to ``report``."""
+    from reference import Net, densify
+    from reference.fragments import all_shifts, fragment_net
+    from reference.models import vgg16
+
+    cfg = dict(config or dense_config(quick))
+    start = cfg["start"]
+    rng = np.random.default_rng(0)
+    report.say(f"dense VGG-16 ({start}): widths {cfg['widths']}, fc {cfg['fc']}, input "
+               f"{'x'.join(map(str, cfg['input_shape']))}, float32, backend {backend}; building the nets ...")
+    base = Net(_cheap_fillers(vgg16(cfg["widths"], cfg["fc"], cfg["input_shape"])), backend=backend,
+               dtype=np.float32, name="vgg16")
+    for blobs in base.params.values():      # He-scaled weights, small biases: realistic activations
+        w = blobs[0]
+        w[...] = rng.standard_normal(w.shape, dtype=np.float32) * np.float32(np.sqrt(2.0 * w.shape[0] / w.size))
+        blobs[1][...] = rng.standard_normal(blobs[1].shape, dtype=np.float32) * np.float32(0.01)
+    dense = densify(base, start)
+    trunk = Net(base.specs[:base.layer_names.index(start)], **dense.dense_info["build_options"])
+    _share_params(base, trunk)
+    frags = []
+    for shifts in all_shifts(dense):
+        frag, offset = fragment_net(dense, shifts)
+        _share_params(dense, frag)
+        frags.append((shifts, frag, offset))
+    tree = stitch_tree(dense, [(s, f) for s, f, _ in frags])
+    n = len(frags)
+    macs = {"baseline": multiply_adds(base), "dense": multiply_adds(dense),
+            "fragments": sum(multiply_adds(f) for _, f, _ in frags),
+            "stitch": multiply_adds(trunk) + sum(multiply_adds(net) for net, _ in tree.values())}
+
+    x = rng.standard_normal(cfg["input_shape"], dtype=np.float32)
+    top = dense.layers[-1].top_names[0]
+
+    def run_stitch():
+        out = {(): trunk.forward(data=x)}
+        for key, (net, bottom) in tree.items():
+            out[key] = net.forward(**{bottom: out[key[:-1]][bottom]})
+        return out
+
+    fns = {"baseline": lambda: base.forward(data=x), "dense": lambda: dense.forward(data=x),
+           "fragments": lambda: [f.forward(data=x) for _, f, _ in frags], "stitch": run_stitch}
+    labels = {"baseline": "baseline VGG-16", "dense": f"dense ({start} stride 1)",
+              "fragments": f"{n} fragment nets (a whole VGG-16 each)",
+              "stitch": f"shift-and-stitch tree ({len(tree) + 1} nets)"}
+    report.say(f"warm-up round (JIT, first touches), then {repeat} timed rounds ...")
+    first = {name: fn() for name, fn in fns.items()}          # untimed
+    d = first["dense"][top]
+    step = dense.grid(top)[1]
+    scale = max(1.0, float(np.abs(d).max()))
+    error = {"fragments": 0.0, "stitch": 0.0}
+    levels = [name for name, s, _ in dense.dense_info["densified"] if s != (1, 1)]
+    for (shifts, _, offset), whole in zip(frags, first["fragments"]):
+        leaf = first["stitch"][tuple(shifts[lv] for lv in levels)]
+        for kind, out in (("fragments", whole), ("stitch", leaf)):
+            if top in out:
+                f = out[top]
+                got = d[..., offset[top][0]::step[0], offset[top][1]::step[1]][..., :f.shape[2], :f.shape[3]]
+                error[kind] = max(error[kind], float(np.abs(got - f).max()) / scale)
+    times = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            time.sleep(SETTLE)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    med = {k: _median(v) for k, v in times.items()}
+    ratios = {"dense_over_baseline_time": med["dense"] / med["baseline"],
+              "dense_over_baseline_macs": macs["dense"] / macs["baseline"],
+              "fragments_over_dense_time": med["fragments"] / med["dense"],
+              "fragments_over_dense_macs": macs["fragments"] / macs["dense"],
+              "stitch_over_dense_time": med["stitch"] / med["dense"],
+              "stitch_over_dense_macs": macs["stitch"] / macs["dense"]}
+    report.say(f"  {'':<40} {'median ms':>10} {'min ms':>9} {'GMAC':>8}")
+    for name in fns:
+        report.say(f"  {labels[name]:<40} {med[name] * 1e3:10.1f} {min(times[name]) * 1e3:9.1f} "
+                   f"{macs[name] / 1e9:8.2f}")
+    base_positions = "x".join(map(str, np.shape(first["baseline"][top])[2:])) or "1"
+    report.say(f"  dense / baseline: time x{ratios['dense_over_baseline_time']:.2f}, multiply-adds "
+               f"x{ratios['dense_over_baseline_macs']:.2f} ({top}: {'x'.join(map(str, d.shape[2:]))} "
+               f"positions instead of {base_positions})")
+    report.say(f"  fragment nets / dense: time x{ratios['fragments_over_dense_time']:.2f}, multiply-adds "
+               f"x{ratios['fragments_over_dense_macs']:.2f}")
+    report.say(f"  shift-and-stitch tree / dense: time x{ratios['stitch_over_dense_time']:.2f}, "
+               f"multiply-adds x{ratios['stitch_over_dense_macs']:.2f}")
+    report.say(f"  every fragment's {top} == dense {top}: max error {max(error.values()):.1e} "
+               f"(relative to max |{top}|)")
+    result = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+              "backend": backend, "repeat": repeat, "fragments": n, "tree_nets": len(tree) + 1,
+              "times_median": med, "times": times, "macs": macs, "ratios": ratios, "max_error": error}
+    report.rows.append({"op": "dense VGG-16", **result})
+    return result
+
+
 # ---- command ---------------------------------------------------------------------------------------
 
 def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
-        numba_first=False) -> dict:
-    """Run the benchmark; returns (and optionally saves) ``{"machine": ..., "results": [...]}``."""
-    torch = _torch(numba_first)
+        numba_first=False, dense=False) -> dict:
+    """Run the benchmark (the kernels, or with ``dense`` the dense VGG-16 section); returns (and
+    optionally saves) ``{"machine": ..., "results": [...]}``."""
+    torch = None if dense else _torch(numba_first)
     import numba_kernels.cpu  # noqa: F401  (after PyTorch: chooses Numba's threading layer)
     report = Report(out)
     info = machine_info()
@@ -295,6 +491,10 @@ def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
     import numba
     info["numba_threading_layer"] = numba.config.THREADING_LAYER
     report.say("machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    if dense:
+        bench_dense(report, quick, repeat)
+        return _save({"machine": info, "quick": quick, "repeat": repeat, "results": report.rows},
+                     json_path, report)
     if torch is None:
         report.say("PyTorch is not installed: no PyTorch columns (pip install torch)")
     report.say("times: best of the rounds, ms; 'xR vs I' = numba is R times as fast as I")
@@ -305,7 +505,11 @@ def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
         bench_gpu(report, quick, repeat, torch)
     else:
         report.say("no GPU (or the CUDA simulator is on): numba.cuda not measured")
-    result = {"machine": info, "quick": quick, "repeat": repeat, "results": report.rows}
+    return _save({"machine": info, "quick": quick, "repeat": repeat, "results": report.rows},
+                 json_path, report)
+
+
+def _save(result, json_path, report):
     if json_path:
         with open(json_path, "w") as f:
             json.dump(result, f, indent=1)
@@ -317,16 +521,20 @@ def _command(args) -> int:
     if args.repeat < 1:
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     run(quick=args.quick, repeat=args.repeat, json_path=args.json,
-        with_reference=not args.no_reference, numba_first=args.numba_first)
+        with_reference=not args.no_reference, numba_first=args.numba_first, dense=args.dense)
     return 0
 
 
 def add_parser(subparsers):
     """Register ``econv bench`` on an argparse ``subparsers`` object."""
     p = subparsers.add_parser(
-        "bench", help="eConv/ePool speed: numba CPU vs reference vs PyTorch, GFLOP/s vs sgemm, GPU",
+        "bench", help="eConv/ePool speed: numba CPU vs reference vs PyTorch, GFLOP/s vs sgemm, GPU; "
+                      "--dense: dense VGG-16 vs baseline vs fragments",
         description=__doc__.split("\n\n", 1)[1], formatter_class=_raw_formatter())
-    p.add_argument("--quick", action="store_true", help="64 channels at 14x14 and 28x28")
+    p.add_argument("--quick", action="store_true",
+                   help="64 channels at 14x14 and 28x28 (--dense: VGG-16 widths / 8 at 112x112)")
+    p.add_argument("--dense", action="store_true",
+                   help="dense VGG-16 (pool4) versus baseline and versus fragments, instead of the kernels")
     p.add_argument("--repeat", type=int, default=5, help="timed rounds per op (default 5)")
     p.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     p.add_argument("--no-reference", action="store_true",
