@@ -303,17 +303,13 @@ def multiply_adds(net, input_shapes=None) -> int:
     """Multiply-adds of one forward pass: Convolution ``N*H_out*W_out*w.size``, Deconvolution
     ``N*H_in*W_in*w.size``, InnerProduct ``M*w.size`` (``M`` = the product of the axes before
     ``axis``); other layers count 0.  Shapes: the declared inputs, or ``input_shapes``."""
-    shapes = net.infer_shapes(input_shapes or {})
-    bottoms = {}
-    for layer in net.layers:             # the shape each layer reads (in-place layers keep shapes)
-        for b in layer.bottom_names:
-            bottoms.setdefault(layer.name, shapes[b])
+    shapes = net.infer_shapes(input_shapes or {})     # in-place layers (ReLU, Dropout) keep shapes
     total = 0
     for layer in net.layers:
         if layer.type not in ("Convolution", "Deconvolution", "InnerProduct"):
             continue
         w = int(np.prod(layer.blobs[0].shape))
-        x = bottoms[layer.name]
+        x = shapes[layer.bottom_names[0]]
         if layer.type == "Convolution":
             y = shapes[layer.top_names[0]]
             total += y[0] * y[2] * y[3] * w
