@@ -270,7 +270,15 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
             active[t] = held
         specs.append(spec)
     name = (net.name + "_dense") if net.name else "dense"
-    probe = Net(specs, **net.build_options, name=name)
+    try:
+        probe = Net(specs, **net.build_options, name=name)
+    except ValueError as e:
+        if "(Crop)" not in str(e):
+            raise
+        raise ValueError(f"densify: {e}.  On the dense grid a Crop must fit every fragment, and here "
+                         f"some fragments' shifted source is too short for the crop (the original's "
+                         f"sizes fit only its own phase): choose an input size where they all fit "
+                         f"(econv info shows the sizes)") from None
     specs, extents = _add_masks(specs, probe, step, rebuilt)
     if rebuilt:
         specs = _align_rebuilt_crops(specs, net.build_options, rebuilt)

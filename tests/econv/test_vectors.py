@@ -57,7 +57,7 @@ def check_file(path):
 
 def test_cli_round_trip(tmp_path, capsys):
     path = tmp_path / "golden.h5"
-    assert main(["vectors", "-o", str(path), "--count", "5", "--seed", "3"]) == 0
+    assert main(["vectors", "-o", str(path), "--count", "5", "--seed", "3", "--no-hard"]) == 0
     assert "wrote 15 cases (float64)" in capsys.readouterr().out
     assert check_file(path) == {"conv2d": 5, "deconv2d": 5, "pool2d": 5}
     with h5py.File(path, "r") as f:
@@ -120,3 +120,10 @@ def test_the_reading_snippet_in_docs_runs(tmp_path, monkeypatch):
     namespace = {"my": ref}
     exec(compile(block, str(DOC), "exec"), namespace)
     assert namespace["checked"] == 9 + 17 and namespace["failed"] == []
+
+
+def test_cli_ops_and_hard_cases(tmp_path, capsys):
+    path = tmp_path / "pool.h5"
+    assert main(["vectors", "-o", str(path), "--count", "2", "--ops", "pool2d"]) == 0
+    assert "wrote 14 cases" in capsys.readouterr().out          # 2 random + 12 hard pooling cases
+    assert check_file(path) == {"pool2d": 14}
