@@ -83,6 +83,9 @@ if SIMULATOR:
     # thread (measured: a 16x16x16 GEMM took 2.5 s).  Only under the simulator, switch faster.
     sys.setswitchinterval(min(sys.getswitchinterval(), 1e-4))
     _install_simulator_shared_lock()
+else:
+    # small layers launch small grids on purpose (grid-stride loops); numba would warn at every one
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 if not cuda.is_available():
     raise ImportError("numba_kernels.cuda: no CUDA GPU is available (numba.cuda.is_available() is "
                       "False) and the CUDA simulator is off; set NUMBA_ENABLE_CUDASIM=1 before numba "
