@@ -25,13 +25,15 @@ ratio of multiply-adds (convolutions and InnerProducts, counted from the layer s
 dense net versus computing the same values fragment by fragment (``reference.fragments``: the 16
 fragment nets of pool4 and pool5, each a whole VGG-16; and shift-and-stitch proper, a tree that
 runs the layers before pool4 once, pool4-conv5_3 once per pool4 fragment and pool5-fc8 once per
-fragment: every value once, like the dense net).  Each is timed in alternation, after
-one untimed round; the median of ``--repeat`` rounds.  The stitched fragments are checked against
+fragment: every value once, like the dense net).  Each is timed in alternation, after one untimed
+round; medians and minimums of ``--repeat`` rounds.  The fragment nets cost the same, so each round
+times one of them, in turn, and counts it 16 times.  The stitched fragments are checked against
 the dense output.  ``--quick``: widths / 8, fc 512-512-100, 112x112.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -416,13 +418,15 @@ def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
             out[key] = net.forward(**{bottom: out[key[:-1]][bottom]})
         return out
 
+    turn = itertools.cycle(range(n))   # the fragment nets cost the same: one per round, in turn
     fns = {"baseline": lambda: base.forward(data=x), "dense": lambda: dense.forward(data=x),
-           "fragments": lambda: [f.forward(data=x) for _, f, _ in frags], "stitch": run_stitch}
+           "fragment": lambda: frags[next(turn)][1].forward(data=x), "stitch": run_stitch}
     labels = {"baseline": "baseline VGG-16", "dense": f"dense ({start} stride 1)",
               "fragments": f"{n} fragment nets (a whole VGG-16 each)",
               "stitch": f"shift-and-stitch tree ({len(tree) + 1} nets)"}
-    report.say(f"warm-up round (JIT, first touches), then {repeat} timed rounds ...")
-    first = {name: fn() for name, fn in fns.items()}          # untimed
+    report.say(f"warm-up round (JIT, first touches, every fragment), then {repeat} timed rounds ...")
+    first = {name: fns[name]() for name in ("baseline", "dense", "stitch")}      # untimed
+    first["fragments"] = [f.forward(data=x) for _, f, _ in frags]
     d = first["dense"][top]
     step = dense.grid(top)[1]
     scale = max(1.0, float(np.abs(d).max()))
@@ -435,6 +439,7 @@ def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
                 f = out[top]
                 got = d[..., offset[top][0]::step[0], offset[top][1]::step[1]][..., :f.shape[2], :f.shape[3]]
                 error[kind] = max(error[kind], float(np.abs(got - f).max()) / scale)
+    del first
     times = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
@@ -442,30 +447,32 @@ def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
+    times["fragments"] = [n * t for t in times.pop("fragment")]
     med = {k: _median(v) for k, v in times.items()}
-    ratios = {"dense_over_baseline_time": med["dense"] / med["baseline"],
-              "dense_over_baseline_macs": macs["dense"] / macs["baseline"],
-              "fragments_over_dense_time": med["fragments"] / med["dense"],
-              "fragments_over_dense_macs": macs["fragments"] / macs["dense"],
-              "stitch_over_dense_time": med["stitch"] / med["dense"],
-              "stitch_over_dense_macs": macs["stitch"] / macs["dense"]}
+    low = {k: min(v) for k, v in times.items()}
+    ratios = {}
+    for stat, t in (("", med), ("_min", low)):
+        ratios["dense_over_baseline_time" + stat] = t["dense"] / t["baseline"]
+        ratios["fragments_over_dense_time" + stat] = t["fragments"] / t["dense"]
+        ratios["stitch_over_dense_time" + stat] = t["stitch"] / t["dense"]
+    ratios.update(dense_over_baseline_macs=macs["dense"] / macs["baseline"],
+                  fragments_over_dense_macs=macs["fragments"] / macs["dense"],
+                  stitch_over_dense_macs=macs["stitch"] / macs["dense"])
     report.say(f"  {'':<40} {'median ms':>10} {'min ms':>9} {'GMAC':>8}")
-    for name in fns:
-        report.say(f"  {labels[name]:<40} {med[name] * 1e3:10.1f} {min(times[name]) * 1e3:9.1f} "
+    for name in ("baseline", "dense", "fragments", "stitch"):
+        report.say(f"  {labels[name]:<40} {med[name] * 1e3:10.1f} {low[name] * 1e3:9.1f} "
                    f"{macs[name] / 1e9:8.2f}")
-    base_positions = "x".join(map(str, np.shape(first["baseline"][top])[2:])) or "1"
-    report.say(f"  dense / baseline: time x{ratios['dense_over_baseline_time']:.2f}, multiply-adds "
-               f"x{ratios['dense_over_baseline_macs']:.2f} ({top}: {'x'.join(map(str, d.shape[2:]))} "
-               f"positions instead of {base_positions})")
-    report.say(f"  fragment nets / dense: time x{ratios['fragments_over_dense_time']:.2f}, multiply-adds "
-               f"x{ratios['fragments_over_dense_macs']:.2f}")
-    report.say(f"  shift-and-stitch tree / dense: time x{ratios['stitch_over_dense_time']:.2f}, "
-               f"multiply-adds x{ratios['stitch_over_dense_macs']:.2f}")
-    report.say(f"  every fragment's {top} == dense {top}: max error {max(error.values()):.1e} "
-               f"(relative to max |{top}|)")
+    report.say(f"  ({n} x the time of one fragment net, taken in turn)")
+    for what, key in (("dense / baseline", "dense_over_baseline"), ("fragment nets / dense", "fragments_over_dense"),
+                      ("shift-and-stitch tree / dense", "stitch_over_dense")):
+        report.say(f"  {what}: time x{ratios[key + '_time']:.2f} (medians), x{ratios[key + '_time_min']:.2f} "
+                   f"(minimums); multiply-adds x{ratios[key + '_macs']:.2f}")
+    report.say(f"  {top}: {'x'.join(map(str, d.shape[2:]))} positions per image instead of 1; every "
+               f"fragment's {top} == dense {top}: max error {max(error.values()):.1e} (relative to max |{top}|)")
     result = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
               "backend": backend, "repeat": repeat, "fragments": n, "tree_nets": len(tree) + 1,
-              "times_median": med, "times": times, "macs": macs, "ratios": ratios, "max_error": error}
+              "times_median": med, "times_min": low, "times": times, "macs": macs, "ratios": ratios,
+              "max_error": error}
     report.rows.append({"op": "dense VGG-16", **result})
     return result
 
