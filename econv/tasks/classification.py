@@ -12,7 +12,9 @@
 4. From the same start, the baseline itself (``baseline_continued``, the fair control) and the dense
    net are fine-tuned for the same number of iterations; the dense parameters go back into the
    original architecture (``dpoa``).
-5. Accuracy on the test scenes and the forward time per image of each model; the table,
+5. Accuracy on the test scenes and the forward time per image of each model, and the accuracy of
+   each of the dense map's 16 positions on its own (``position_accuracy``: with the baseline's
+   parameters and after the dense fine-tuning; ``[0][0]`` of the latter is dpoa); the table,
    ``results.json`` and ``predictions.png`` (each model's class painted on the digit's pixels, and
    the dense net's 4x4 per-position classes, before its averaging; the first two test scenes, then
    the first on which some model is wrong).
@@ -30,7 +32,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from .common import TaskConfig, describe, forward_ms, four_models, one_blas_thread, outputs
+from .common import TaskConfig, dense_net, describe, forward_ms, four_models, one_blas_thread, outputs
 
 __all__ = ["FULL", "QUICK", "run", "data", "table"]
 
@@ -48,6 +50,13 @@ def data(cfg: TaskConfig, split: str, count: int, seed: int):
 
     images, labels, _ = one_digit_scenes(count, size=cfg.size, scale=cfg.scale, seed=seed, split=split)
     return images, labels.max(axis=(1, 2)).astype(np.int64) - 1, labels
+
+
+def _position_accuracy(dense, images, digits, cfg) -> list:
+    """The accuracy of each position of a dense net's ``out`` map (each one fragment's classifier,
+    before the averaging) as a nested list; ``[0][0]`` is the original's own prediction."""
+    return (outputs(dense, images, "out", cfg.batch).argmax(axis=1) == digits[:, None, None]).mean(
+        axis=0).round(6).tolist()
 
 
 def _upscale(m, size):
@@ -84,6 +93,9 @@ def _run(out, backend, quick, progress, cfg, log):
         acc = float(np.mean(classes[name] == test_y))
         ci = 1.96 * float(np.sqrt(acc * (1 - acc) / len(test_y)))    # normal approximation
         results[name] = {"accuracy": acc, "accuracy_ci95": ci, **describe(net, fitted, ms)}
+    start_dense = dense_net(models["baseline"][0], TASK, cfg.start)[0]
+    results["position_accuracy"] = {"baseline": _position_accuracy(start_dense, test_x, test_y, cfg),
+                                    "dense": _position_accuracy(models["dense"][0], test_x, test_y, cfg)}
     results["seconds"] = time.perf_counter() - t0
 
     wrong = np.flatnonzero(np.any([classes[m] != test_y for m in MODELS], axis=0))
@@ -108,4 +120,8 @@ def table(results: dict) -> str:
         lines.append(f"{name:<20} {r['accuracy']:>9.4f} {r['accuracy_ci95']:>7.4f} "
                      f"{r['predictions_per_image']:>10d} {r['train_seconds']:>8.1f} "
                      f"{r['forward_ms_per_image']:>11.2f}")
+    for name, what in (("baseline", "the baseline's parameters"), ("dense", "the dense net's")):
+        m = np.asarray(results["position_accuracy"][name])
+        lines.append(f"(each fragment alone, {what}: accuracy {m[0, 0]:.4f} at position (0, 0), the "
+                     f"original's; {m.mean():.4f} on average over the 16, {m.min():.4f} to {m.max():.4f})")
     return "\n".join(lines)

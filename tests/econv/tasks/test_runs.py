@@ -58,3 +58,15 @@ def test_localization_dpoa_repeats_the_baseline(quick):
     r = quick("localization")[0]
     assert r["dpoa_is_baseline"] is True and r["dpoa"] == r["baseline"]
     assert r["dense"]["map_units"] == [16, 16] and r["baseline"]["map_units"] == [4, 4]
+
+
+@pytest.mark.parametrize("task,key,metric", [("classification", "position_accuracy", "accuracy"),
+                                             ("regression", "position_mae", "mae")])
+def test_position_maps_hold_dpoa_and_the_baseline_at_the_origin(task, key, metric, quick):
+    r = quick(task)[0]
+    base, dense = np.asarray(r[key]["baseline"]), np.asarray(r[key]["dense"])
+    assert base.shape == dense.shape == (4, 4)
+    # position (0, 0) is the original net's own prediction (E1): with the baseline's parameters the
+    # baseline's, after the dense fine-tuning dpoa's
+    assert base[0, 0] == pytest.approx(r["baseline"][metric], abs=1e-5)
+    assert dense[0, 0] == pytest.approx(r["dpoa"][metric], abs=1e-5)
