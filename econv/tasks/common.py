@@ -240,8 +240,8 @@ def four_models(task: str, outputs_: int, train_x, train_y, test_x, cfg: TaskCon
                    progress)
     checks = start_checks(baseline, task, cfg, test_x)
     log(f"before fine-tuning ({cfg.start} densified, float32): E1+E2 max error "
-        f"{checks['equivalence_max_err']:.2e}; the dense net's averaged output vs the mean of its "
-        f"{cfg.start} fragments' outputs: {checks['gap_max_err']:.2e}")
+        f"{checks['equivalence_max_err']:.2e}; the dense net's averaged output vs the mean of the "
+        f"fragment nets' outputs: {checks['gap_max_err']:.2e}")
     continued = assemble(specs, baseline, build_options=baseline.build_options, name=baseline.name)
     cont_fit = fit(continued, train_x, train_y, cfg.tune_iters, cfg, cfg.tune_lr, "baseline continued",
                    cfg.seed + 1, progress)

@@ -19,7 +19,8 @@ after Wei et al.'s SCDA) at small scale.
    baseline's).  No fine-tuning, as in the paper.  dpoa: the dense net has no parameters of its own
    here, so dpoa *is* the baseline (same parameters, same architecture): its entry repeats the
    baseline's and ``dpoa_is_baseline`` says so (the paper: "a dpoa net is not applicable").
-4. ``results.json`` (accuracy and mean IoU per model, the classifier's accuracy), the table, and
+4. ``results.json`` (accuracy, mean IoU and the median ratio of found to true box area per model,
+   the classifier's accuracy), the table, and
    ``masks.png``: per scene the input with the true box, each net's map, and its mask with its box.
 
 The paper (VGG-16 on CUB-200-2011): 76.09 % for VGG-16, 79.06 % for the dense net.
@@ -106,11 +107,17 @@ def localize(pooled, offset, stride, size):
     return out
 
 
+def _area(box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _score(found, boxes) -> dict:
+    """Accuracy (IoU >= 0.5) with its 95 % interval, mean IoU, median found / true box area."""
     ious = np.array([iou(box, truth) for (_, _, box), truth in zip(found, boxes)])
     acc = float(np.mean(ious >= 0.5))
     return {"accuracy": acc, "accuracy_ci95": 1.96 * float(np.sqrt(acc * (1 - acc) / len(ious))),
-            "mean_iou": float(ious.mean())}
+            "mean_iou": float(ious.mean()),
+            "box_area_ratio": float(np.median([_area(b) / _area(t) for (_, _, b), t in zip(found, boxes)]))}
 
 
 def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, progress: bool = True,
@@ -199,12 +206,13 @@ def _boxed(image, mask, boxes) -> np.ndarray:
 
 def table(results: dict) -> str:
     """The printed table: localization accuracy (IoU >= 0.5), mean IoU, map size, forward time."""
-    lines = [f"{'model':<10} {'accuracy':>9} {'+-95%':>7} {'mean IoU':>9} {'map':>7} {'fwd ms/img':>11}"]
+    lines = [f"{'model':<10} {'accuracy':>9} {'+-95%':>7} {'mean IoU':>9} {'box/true':>9} {'map':>7} "
+             f"{'fwd ms/img':>11}"]
     for name in MODELS:
         r = results[name]
         size = "x".join(map(str, r["map_units"]))
         lines.append(f"{name:<10} {r['accuracy']:>9.4f} {r['accuracy_ci95']:>7.4f} {r['mean_iou']:>9.4f} "
-                     f"{size:>7} {r['forward_ms_per_image']:>11.2f}")
+                     f"{r['box_area_ratio']:>9.2f} {size:>7} {r['forward_ms_per_image']:>11.2f}")
     lines.append("(dpoa is the baseline here: nothing is fine-tuned, so there are no dense parameters to "
                  "carry back)")
     lines.append(f"(the classifier: {results['classifier_accuracy']:.4f} accuracy on the test digits)")
