@@ -38,7 +38,7 @@ __all__ = ["FULL", "QUICK", "run", "data", "table"]
 
 TASK = "classification"
 CLASSES = 10
-FULL = TaskConfig(train_scenes=6000, test_scenes=2000, base_iters=2000, tune_iters=600)
+FULL = TaskConfig()
 QUICK = TaskConfig(train_scenes=256, test_scenes=64, widths=(8, 8, 16), fc=16, batch=8, base_iters=40,
                    tune_iters=10, pictures=4)
 MODELS = ("baseline", "baseline_continued", "dense", "dpoa")

@@ -43,13 +43,13 @@ HEAD_LAYERS = ("label", "tanh", "loss")      # the layer names :func:`head` adds
 class TaskConfig:
     size: int = 32                      # one-digit scenes, size x size pixels
     scale: tuple = (1.5, 2.5)           # digit upscaling (8x8 digits -> 12 to 20 pixels)
-    train_scenes: int = 3000
-    test_scenes: int = 1000
+    train_scenes: int = 6000
+    test_scenes: int = 2000
     widths: tuple = (16, 32, 64)        # conv1..conv3
     fc: int = 64                        # fc4
     batch: int = 16
-    base_iters: int = 600               # baseline from scratch
-    tune_iters: int = 200               # each of: baseline continued, dense
+    base_iters: int = 2000              # baseline from scratch
+    tune_iters: int = 600               # each of: baseline continued, dense
     base_lr: float = 0.01
     tune_lr: float = 0.002
     momentum: float = 0.9

@@ -37,7 +37,7 @@ from .common import TaskConfig, dense_net, describe, forward_ms, four_models, on
 __all__ = ["FULL", "QUICK", "run", "data", "sizes_range", "to_target", "from_target", "table"]
 
 TASK = "regression"
-FULL = TaskConfig(train_scenes=6000, test_scenes=2000, base_iters=2000, tune_iters=600)
+FULL = TaskConfig()
 QUICK = TaskConfig(train_scenes=256, test_scenes=64, widths=(8, 8, 16), fc=16, batch=8, base_iters=40,
                    tune_iters=10, pictures=4)
 MODELS = ("baseline", "baseline_continued", "dense", "dpoa")
