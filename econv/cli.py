@@ -166,7 +166,8 @@ scratch (baseline); its dense version (pool3's stride set to 1) checked exactly 
 then, from the same start, the baseline fine-tuned further (the fair control) and the dense net
 fine-tuned as long; the dense net's parameters carried back (dpoa).  Prints mean IU and pixel
 accuracy of the four, writes OUT/results.json and OUT/predictions.png.  The other tasks (sections
-3.2-3.4) write the same files with their own metric."""
+3.2-3.4: classification, regression of the digit's size, unsupervised localization) write
+OUT/results.json with their own metric and a picture (predictions.png; masks.png for localization)."""
 
 
 def _default_backend() -> str:
