@@ -393,7 +393,8 @@ def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
                dtype=np.float32, name="vgg16")
     for blobs in base.params.values():      # He-scaled weights, small biases: realistic activations
         w = blobs[0]
-        w[...] = rng.standard_normal(w.shape, dtype=np.float32) * np.float32(np.sqrt(2.0 * w.shape[0] / w.size))
+        std = np.float32(np.sqrt(2.0 * w.shape[0] / w.size))
+        w[...] = rng.standard_normal(w.shape, dtype=np.float32) * std
         blobs[1][...] = rng.standard_normal(blobs[1].shape, dtype=np.float32) * np.float32(0.01)
     dense = densify(base, start)
     trunk = Net(base.specs[:base.layer_names.index(start)], **dense.dense_info["build_options"])
@@ -463,12 +464,14 @@ def bench_dense(report, quick, repeat, backend="numba", config=None) -> dict:
         report.say(f"  {labels[name]:<40} {med[name] * 1e3:10.1f} {low[name] * 1e3:9.1f} "
                    f"{macs[name] / 1e9:8.2f}")
     report.say(f"  ({n} x the time of one fragment net, taken in turn)")
-    for what, key in (("dense / baseline", "dense_over_baseline"), ("fragment nets / dense", "fragments_over_dense"),
+    for what, key in (("dense / baseline", "dense_over_baseline"),
+                      ("fragment nets / dense", "fragments_over_dense"),
                       ("shift-and-stitch tree / dense", "stitch_over_dense")):
-        report.say(f"  {what}: time x{ratios[key + '_time']:.2f} (medians), x{ratios[key + '_time_min']:.2f} "
-                   f"(minimums); multiply-adds x{ratios[key + '_macs']:.2f}")
+        report.say(f"  {what}: time x{ratios[key + '_time']:.2f} (medians), "
+                   f"x{ratios[key + '_time_min']:.2f} (minimums); multiply-adds x{ratios[key + '_macs']:.2f}")
     report.say(f"  {top}: {'x'.join(map(str, d.shape[2:]))} positions per image instead of 1; every "
-               f"fragment's {top} == dense {top}: max error {max(error.values()):.1e} (relative to max |{top}|)")
+               f"fragment's {top} == dense {top}: max error {max(error.values()):.1e} "
+               f"(relative to max |{top}|)")
     result = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
               "backend": backend, "repeat": repeat, "fragments": n, "tree_nets": len(tree) + 1,
               "times_median": med, "times_min": low, "times": times, "macs": macs, "ratios": ratios,

@@ -153,13 +153,17 @@ def test_input_shapes_name_and_nets_as_lists():
 @pytest.mark.parametrize("layer, message", [
     ({"name": "p", "type": "Pooling", "pooling_param": {"dilation": [2]}},
      r"layer 'p' pooling_param: PoolingParameter has no field 'dilation'"),
-    ({"name": "p", "type": "Pooling", "pooling_param": {"pool": ["MAX"]}}, r"layer 'p' pooling_param pool: .* not repeated"),
-    ({"name": "p", "type": "Pooling", "pooling_param": {"pool": "MEDIAN"}}, r"'MEDIAN' is not one of MAX, AVE"),
-    ({"name": "c", "type": "Convolution", "convolution_param": {"num_output": -1}}, r"num_output: -1 is out of range"),
+    ({"name": "p", "type": "Pooling", "pooling_param": {"pool": ["MAX"]}},
+     r"layer 'p' pooling_param pool: .* not repeated"),
+    ({"name": "p", "type": "Pooling", "pooling_param": {"pool": "MEDIAN"}},
+     r"'MEDIAN' is not one of MAX, AVE"),
+    ({"name": "c", "type": "Convolution", "convolution_param": {"num_output": -1}},
+     r"num_output: -1 is out of range"),
     ({"name": "c", "type": "Convolution", "convolution_param": {"num_output": 2.5}}, r"expected an integer"),
     ({"name": "c", "type": "Convolution", "convolution_param": {"num_output": "4"}}, r"expected a number"),
     ({"name": "c", "type": "Convolution", "convolution_param": {"bias_term": "yes"}}, r"expected a bool"),
-    ({"name": "s", "type": "Shift", "shift_param": {}}, r"layer 's': LayerParameter has no field 'shift_param'"),
+    ({"name": "s", "type": "Shift", "shift_param": {}},
+     r"layer 's': LayerParameter has no field 'shift_param'"),
 ])
 def test_what_cannot_be_read_back_is_refused(layer, message):
     with pytest.raises(ValueError, match=message):

@@ -94,7 +94,8 @@ layer { name: "flat" type: "Flatten" bottom: "pool" top: "flat" }
 @pytest.mark.parametrize("case, args, message", [
     ("unknown start", [str(CONV_POOL), "--start", "pool9"], "no layer named 'pool9'"),
     ("not strided", [str(CONV_POOL), "--start", "conv1"], "'conv1' (Convolution) must be a pooling layer"),
-    ("unreadable", ["BAD", "--start", "pool"], "bad.prototxt: 3:3: message type \"LayerParameter\" has no field named \"kind\""),
+    ("unreadable", ["BAD", "--start", "pool"],
+     'bad.prototxt: 3:3: message type "LayerParameter" has no field named "kind"'),
     ("missing file", ["MISSING", "--start", "pool"], "No such file"),
     ("cannot densify", ["FLATTEN", "--start", "pool"], "layer 'flat' (Flatten)"),
     ("bad shape", [str(CONV_POOL), "--start", "pool1", "--input-shape", "2,3,a"], "--input-shape '2,3,a'"),

@@ -4,7 +4,6 @@ dense VGG-16 section runs in --quick mode with sane numbers (speed itself is mea
 import argparse
 import json
 
-import numpy as np
 import pytest
 
 from numba_kernels import bench
