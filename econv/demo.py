@@ -12,6 +12,10 @@
 5. Evaluate all four on the held-out test scenes (FCN's metrics, :mod:`econv.metrics`), print the
    table, write ``results.json`` and ``predictions.png`` (input, truth, each model's prediction).
 
+With ``--backend cuda`` the training loops run on the GPU end to end
+(:class:`numba_kernels.device_net.DeviceNet`: blobs, diffs, parameters and momentum stay on the device;
+per iteration the batch goes up and the loss comes back); evaluation uses the Net with the CUDA ops.
+
 The dense net's final upsampling is rebuilt for its finer grid (stride 4 instead of 8, see
 :mod:`reference.dense`, Note [Dense FCN]); everything before it is exactly the baseline's function.
 """
@@ -83,7 +87,6 @@ def train(net, images, labels, iters: int, cfg: DemoConfig, lr: float, desc: str
     from tqdm import tqdm
 
     rng = np.random.default_rng(seed)
-    solver = _solver(net, cfg, lr)
 
     def feed():
         pick = rng.choice(len(images), size=cfg.batch, replace=False)
@@ -97,10 +100,21 @@ def train(net, images, labels, iters: int, cfg: DemoConfig, lr: float, desc: str
 
     start = time.perf_counter()
     try:
-        solver.step(iters, feed=feed, callback=tick)
+        if net.backend == "cuda":           # the whole loop on the GPU; parameters copied back at the end
+            from numba_kernels.device_net import DeviceNet
+
+            device, losses = DeviceNet(net), []
+            for it in range(iters):
+                losses.append(device.step(lr, cfg.momentum, cfg.weight_decay, **feed()))
+                tick(it, losses[-1])
+            device.download()
+        else:
+            solver = _solver(net, cfg, lr)
+            solver.step(iters, feed=feed, callback=tick)
+            losses = solver.losses
     finally:
         bar.close()
-    return {"seconds": time.perf_counter() - start, "losses": [float(v) for v in solver.losses]}
+    return {"seconds": time.perf_counter() - start, "losses": [float(v) for v in losses]}
 
 
 def predict(net, images, batch: int) -> np.ndarray:

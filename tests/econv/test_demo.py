@@ -63,3 +63,24 @@ def test_predict_pads_the_last_batch():
     assert pred.shape == (3, 32, 32) and pred.dtype.kind == "i"
     alone = demo.predict(net, images[2:], batch=2)
     np.testing.assert_array_equal(pred[2:], alone)
+
+
+def test_cuda_backend_trains_on_the_device_like_the_cpu():
+    """With a Net on backend "cuda", demo.train runs numba_kernels.device_net.DeviceNet (the CUDA
+    simulator in CI): the same losses and parameters as the reference solver.  (A tiny FCN-like net:
+    the demo's own runs every GPU thread in Python for minutes on the simulator.)"""
+    pytest.importorskip("numba_kernels.device_net", reason="numba.cuda cannot run here")
+    from reference import Net
+    from tests.numba_kernels.test_device_net import tiny_fcn
+
+    cfg = demo.DemoConfig(**{**TINY.__dict__, "batch": 2})
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(4, 1, 10, 11)).astype(np.float32)
+    labels = rng.integers(0, 2, size=(4, 10, 11))
+    nets = {b: Net(tiny_fcn(), phase="train", backend=b, seed=2) for b in ("numpy", "cuda")}
+    fits = {b: demo.train(net, images, labels, 3, cfg, 0.05, b, seed=0, progress=False)
+            for b, net in nets.items()}
+    np.testing.assert_allclose(fits["cuda"]["losses"], fits["numpy"]["losses"], rtol=1e-5)
+    for name, blobs in nets["numpy"].params.items():
+        for a, b in zip(blobs, nets["cuda"].params[name]):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=name)
