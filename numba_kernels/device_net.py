@@ -216,6 +216,7 @@ class DeviceNet:
         self.masks = {layer.name: to_device(layer.mask.astype(self.dtype).ravel())
                       for layer in net.layers if layer.type == "Mask"}
         self.need = net._needs_diff()
+        self._no_bias = cuda.to_device(np.zeros(1, dtype=self.dtype))
         self.values = None
         self.loss = float("nan")
 
@@ -251,7 +252,8 @@ class DeviceNet:
             for x in bottoms:
                 shape = layer.setup([x.shape])[0]
                 y = cuda.device_array(shape, dtype=self.dtype)
-                b = p[1] if layer.bias_term else p[0]
+                # a 1-D placeholder without bias: the kernel is typed for both branches
+                b = p[1] if layer.bias_term else self._no_bias
                 _edeconv_fwd[_grid(y.size)](x, p[0], b, int(layer.bias_term), *self._geo(layer),
                                             layer.group, y)
                 out.append(y)
