@@ -9,6 +9,7 @@ Public API::
     read_prototxt(path_or_text) -> dict            # NetParameter, upgraded to V2
     read_caffemodel(path) -> dict                  # NetParameter, upgraded, blobs as arrays
     read_weights(path) -> {layer: [arrays]}        # caffemodel or HDF5, detected by content
+    write_hdf5_weights(net, path)                  # a Net's parameters as /data/<layer>/<i>
     read_mean(path) -> ndarray (1, C, H, W) float32
     read_solver(path_or_text) -> dict              # SolverParameter, upgraded
     format_prototxt(net_or_layers) -> str          # Caffe text (the inverse of read_prototxt)
@@ -34,7 +35,7 @@ from .schema import default
 from .upgrade import upgrade_net, upgrade_solver
 from .readers import (read_caffemodel, read_mean, read_prototxt, read_solver,
                       read_solverstate)
-from .hdf5 import convert, is_hdf5, read_weights
+from .hdf5 import convert, is_hdf5, read_weights, write_hdf5_weights
 from .encode import encode, write_message
 from .prototxt_writer import format_prototxt, write_prototxt
 from .loader import copy_weights, load_net, load_solver
@@ -42,7 +43,7 @@ from .loader import copy_weights, load_net, load_solver
 __all__ = [
     "FormatError", "default", "upgrade_net", "upgrade_solver",
     "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
-    "read_solverstate", "convert", "is_hdf5", "encode", "write_message",
+    "read_solverstate", "convert", "is_hdf5", "write_hdf5_weights", "encode", "write_message",
     "format_prototxt", "write_prototxt",
     "copy_weights", "load_net", "load_solver", "cli_convert",
 ]

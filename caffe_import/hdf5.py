@@ -165,8 +165,28 @@ def convert(src, dst, *, progress=None) -> dict:
             layers.append((name, layer_blob_arrays(layer, index, modern=True)))
     except FormatError as exc:
         raise exc.with_path(src) from None
-    total = sum(a.nbytes for _, arrays in layers for a in arrays)
+    total = _write_atomically(dst, layers, progress, h5py)
+    return {"layers": len(layers), "blobs": sum(len(a) for _, a in layers), "bytes": total,
+            "seconds": time.perf_counter() - start}
 
+
+def write_hdf5_weights(net, dst, *, progress=None) -> dict:
+    """Write ``net``'s parameters (a :class:`reference.Net`) in Caffe's HDF5 layout, atomically:
+    ``/data/<layer>/<i>`` for every layer with parameters, in the net's dtype.  What ``load_net``
+    (``weights=dst``) and Caffe's ``Net::CopyTrainedLayersFromHDF5`` read back."""
+    import h5py
+    layers = [(name, [np.ascontiguousarray(b) for b in blobs]) for name, blobs in net.params.items()
+              if blobs]
+    for index, (name, _) in enumerate(layers):
+        _check_name(name, index)
+    total = _write_atomically(os.fspath(dst), layers, progress, h5py)
+    return {"layers": len(layers), "blobs": sum(len(a) for _, a in layers), "bytes": total}
+
+
+def _write_atomically(dst, layers, progress, h5py) -> int:
+    """Write ``[(name, [arrays])]`` to a temporary file next to ``dst``, then rename it over
+    ``dst`` (nothing is left behind on an error); returns the payload bytes."""
+    total = sum(a.nbytes for _, arrays in layers for a in arrays)
     directory = os.path.dirname(os.path.abspath(dst))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dst) + ".", suffix=".tmp",
                                dir=directory)
@@ -188,8 +208,7 @@ def convert(src, dst, *, progress=None) -> dict:
         except OSError:
             pass
         raise
-    return {"layers": len(layers), "blobs": sum(len(a) for _, a in layers), "bytes": total,
-            "seconds": time.perf_counter() - start}
+    return total
 
 
 def _write_layers(path, layers, bar, h5py) -> None:

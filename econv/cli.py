@@ -127,15 +127,24 @@ def cmd_densify(args) -> int:
     from caffe_import import format_prototxt, load_net, write_prototxt
     from reference import densify
 
-    net = load_net(args.prototxt)
+    if args.weights_out and not args.weights:
+        raise ValueError("--weights-out needs --weights (the original's trained parameters)")
+    net = load_net(args.prototxt, args.weights)
     dense = densify(net, args.start, fc_pad="same" if args.fc_pad else 0)
     shapes = None
     if args.input_shape:
         shapes = {_single_input(dense): _dims(args.input_shape)}
         dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
     header = _densify_header(args, net, dense)
+    text = format_prototxt(dense, input_shapes=shapes, header=header)   # refuses before writing
+    if args.weights_out:
+        from caffe_import import write_hdf5_weights
+
+        info = write_hdf5_weights(dense, args.weights_out)
+        print(f"{args.weights_out}: {info['blobs']} parameter blobs of {info['layers']} layers "
+              f"(convolutionalized InnerProducts reshaped)", file=sys.stderr)
     if args.output is None:
-        sys.stdout.write(format_prototxt(dense, input_shapes=shapes, header=header))
+        sys.stdout.write(text)
         return 0
     write_prototxt(dense, args.output, input_shapes=shapes, header=header)
     final = dense.infer_shapes(shapes or {})
@@ -258,6 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="prototxt to write (atomically); default: stdout")
     p.add_argument("--input-shape", help="N,C,H,W of the (single) input written into the dense net; "
                                          "default: the prototxt's")
+    p.add_argument("--weights", help="the original's .caffemodel or .caffemodel.h5 (needed for "
+                                     "--weights-out)")
+    p.add_argument("--weights-out", metavar="H5", help="also write the dense net's parameters in "
+                   "Caffe's HDF5 layout (InnerProducts reshaped to their convolutions)")
     p.add_argument("--fc-pad", action="store_true",
                    help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
                         "original too")

@@ -115,3 +115,28 @@ def test_errors_exit_2_and_write_nothing(tmp_path, capsys, case, args, message):
     assert err.startswith("econv densify: error:") and message in err, err
     assert out.read_text() == "old\n"                                    # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.prototxt", "flatten.prototxt", "out.prototxt"]
+
+
+def test_weights_out_gives_a_loadable_dense_model(tmp_path, capsys):
+    """--weights/--weights-out: the dense prototxt with the written HDF5 weights is densify's net,
+    trained parameters included (the fc InnerProduct reshaped to its convolution)."""
+    from caffe_import import read_weights
+
+    out, h5 = tmp_path / "dense.prototxt", tmp_path / "dense.caffemodel.h5"
+    weights = str(FIX / "conv_pool" / "weights.caffemodel")
+    assert main(["densify", str(CONV_POOL), "--weights", weights, "--start", "pool1", "-o", str(out),
+                 "--weights-out", str(h5)]) == 0
+    assert f"{h5}:" in capsys.readouterr().err
+    net = load_net(str(CONV_POOL), weights, dtype=np.float64)
+    dense = densify(net, "pool1")
+    stored = read_weights(str(h5))
+    assert stored["fc"][0].shape == dense.params["fc"][0].shape and stored["fc"][0].ndim == 4
+    back = load_net(str(out), str(h5), dtype=np.float64)
+    x = {"data": np.random.default_rng(2).normal(size=(2, 3, 17, 19))}
+    np.testing.assert_allclose(back.forward(**x)["fc"], dense.forward(**x)["fc"], rtol=1e-6, atol=1e-6)
+
+
+def test_weights_out_needs_weights(tmp_path, capsys):
+    h5 = tmp_path / "w.h5"
+    assert main(["densify", str(CONV_POOL), "--start", "pool1", "--weights-out", str(h5)]) == 2
+    assert "--weights-out needs --weights" in capsys.readouterr().err and not h5.exists()
