@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from .atomic import atomic_output
 from .errors import FormatError
 from .readers import layer_blob_arrays, read_caffemodel_raw
 
@@ -184,14 +184,10 @@ def write_hdf5_weights(net, dst, *, progress=None) -> dict:
 
 
 def _write_atomically(dst, layers, progress, h5py) -> int:
-    """Write ``[(name, [arrays])]`` to a temporary file next to ``dst``, then rename it over
-    ``dst`` (nothing is left behind on an error); returns the payload bytes."""
+    """Write ``[(name, [arrays])]`` to ``dst`` atomically (:mod:`caffe_import.atomic`), with a
+    progress bar for big payloads; returns the payload bytes."""
     total = sum(a.nbytes for _, arrays in layers for a in arrays)
-    directory = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dst) + ".", suffix=".tmp",
-                               dir=directory)
-    os.close(fd)
-    try:
+    with atomic_output(dst) as tmp:
         bar = None
         if _want_progress(progress, total):
             from tqdm import tqdm
@@ -201,13 +197,6 @@ def _write_atomically(dst, layers, progress, h5py) -> int:
         finally:
             if bar is not None:
                 bar.close()
-        os.replace(tmp, dst)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return total
 
 

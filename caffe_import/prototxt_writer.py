@@ -25,12 +25,11 @@ import copy
 import io
 import math
 import numbers
-import os
-import tempfile
 
 import numpy as np
 
 from . import schema
+from .atomic import atomic_output
 
 __all__ = ["format_prototxt", "write_prototxt"]
 
@@ -67,22 +66,9 @@ def write_prototxt(layers_or_net, path_or_file, name=None, input_shapes=None, he
     if isinstance(path_or_file, io.TextIOBase) or hasattr(path_or_file, "write"):
         path_or_file.write(text)
         return text
-    path = os.fspath(path_or_file)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_output(path_or_file) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)        # mkstemp's 0600 would outlive the rename
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return text
 
 

@@ -25,11 +25,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from caffe_import.atomic import atomic_output
 
 __all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict", "evaluate"]
 
@@ -169,10 +170,9 @@ def check_start_equivalence(net, cfg, images) -> float:
 
 
 def _write_json(path, data):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
 
 
 def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, progress: bool = True,

@@ -13,11 +13,10 @@ tile (r, c), scaled ``scale`` times, has its top-left corner at
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from caffe_import.atomic import atomic_output
 
 PALETTE = np.array([
     (0, 0, 0),         # 0: background
@@ -132,13 +131,5 @@ def panel(rows, titles, path, scale: int = 4) -> str:
 
 
 def _save(picture: Image.Image, path) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".econv-panel-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            picture.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_output(path) as tmp:
+        picture.save(tmp, format="PNG")

@@ -34,14 +34,13 @@ x, **params)``).  Same arguments, same file: the output is deterministic for a s
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 import numpy as np
 
 import reference.ops as reference_ops
 from reference.optable import OPS, TIE_RULE, cases, table
 from reference.tolerance import tolerance
+
+from caffe_import.atomic import atomic_output
 
 __all__ = ["write_vectors", "vector_cases", "FORMAT"]
 
@@ -68,10 +67,7 @@ def write_vectors(path: str, count: int = 34, seed: int = 0, dtype=np.float64, p
     import h5py
 
     all_cases = [c.astype(dtype) for c in vector_cases(count, seed, ops, hard)]
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".econv-vectors-", suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["dtype"] = np.dtype(dtype).name
@@ -87,11 +83,6 @@ def write_vectors(path: str, count: int = 34, seed: int = 0, dtype=np.float64, p
                 _write_case(root.create_group(c.name), c)
                 if progress:
                     progress(1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return len(all_cases)
 
 
