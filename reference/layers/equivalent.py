@@ -49,18 +49,13 @@ class EDeconvolution(_ConvBase):
         out_hw = self._geometry(shapes[0])[5]
         return [(s[0], self.num_output) + out_hw for s in shapes]
 
-    def run_forward(self, bottoms):
-        return [edeconv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est, self.group,
-                          self.grid) for x in bottoms]
+    def _op(self, x):
+        return edeconv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est, self.group,
+                         self.grid)
 
-    def run_backward(self, top_diffs, bottoms, tops):
-        out = []
-        for dy, x in zip(top_diffs, bottoms):
-            dx, dw, db = edeconv2d_backward(dy, x, self.blobs[0], self.stride, self.pad, self.est,
-                                            self.group, self.grid, self.bias_term)
-            self._accumulate(dw, db)
-            out.append(dx)
-        return out
+    def _op_backward(self, dy, x):
+        return edeconv2d_backward(dy, x, self.blobs[0], self.stride, self.pad, self.est, self.group,
+                                  self.grid, self.bias_term)
 
 
 @register

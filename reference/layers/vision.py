@@ -59,10 +59,18 @@ class _ConvBase(Layer):
     def bias(self):
         return self.blobs[1] if self.bias_term else None
 
-    def _accumulate(self, dw, db):
-        self.diffs[0] += dw
-        if self.bias_term:
-            self.diffs[1] += db
+    def run_forward(self, bottoms):
+        return [self._op(x) for x in bottoms]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        out = []
+        for dy, x in zip(top_diffs, bottoms):
+            dx, dw, db = self._op_backward(dy, x)
+            self.diffs[0] += dw
+            if self.bias_term:
+                self.diffs[1] += db
+            out.append(dx)
+        return out
 
 
 @register
@@ -78,18 +86,13 @@ class Convolution(_ConvBase):
                                    self.blobs[0].shape, self.stride, self.pad, self.est, self.group)
         return [(s[0], self.num_output) + out_hw for s in shapes]
 
-    def run_forward(self, bottoms):
-        return [self.ops.conv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
-                                self.group) for x in bottoms]
+    def _op(self, x):
+        return self.ops.conv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
+                               self.group)
 
-    def run_backward(self, top_diffs, bottoms, tops):
-        out = []
-        for dy, x in zip(top_diffs, bottoms):
-            dx, dw, db = self.ops.conv2d_backward(dy, x, self.blobs[0], self.stride, self.pad,
-                                                  self.est, self.group, self.bias_term)
-            self._accumulate(dw, db)
-            out.append(dx)
-        return out
+    def _op_backward(self, dy, x):
+        return self.ops.conv2d_backward(dy, x, self.blobs[0], self.stride, self.pad, self.est,
+                                        self.group, self.bias_term)
 
 
 @register
@@ -106,18 +109,13 @@ class Deconvolution(_ConvBase):
                                         self.group)
         return [(s[0], self.num_output) + out_hw for s in shapes]
 
-    def run_forward(self, bottoms):
-        return [self.ops.deconv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
-                                  self.group) for x in bottoms]
+    def _op(self, x):
+        return self.ops.deconv2d(x, self.blobs[0], self.bias, self.stride, self.pad, self.est,
+                                 self.group)
 
-    def run_backward(self, top_diffs, bottoms, tops):
-        out = []
-        for dy, x in zip(top_diffs, bottoms):
-            dx, dw, db = self.ops.deconv2d_backward(dy, x, self.blobs[0], self.stride, self.pad,
-                                                    self.est, self.group, self.bias_term)
-            self._accumulate(dw, db)
-            out.append(dx)
-        return out
+    def _op_backward(self, dy, x):
+        return self.ops.deconv2d_backward(dy, x, self.blobs[0], self.stride, self.pad, self.est,
+                                          self.group, self.bias_term)
 
 
 @register
