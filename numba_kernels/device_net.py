@@ -36,27 +36,28 @@ SUPPORTED = ("Input", "Convolution", "Deconvolution", "EDeconvolution", "Pooling
 
 # ---- kernels ------------------------------------------------------------------------------------
 
+@cuda.jit(device=True)
+def _unravel(t, shape):
+    """The 4-D index of flat position ``t`` of a C-ordered array of ``shape``."""
+    d = t % shape[3]
+    c = (t // shape[3]) % shape[2]
+    b = (t // (shape[3] * shape[2])) % shape[1]
+    return t // (shape[3] * shape[2] * shape[1]), b, c, d
+
+
 @cuda.jit
 def _crop_fwd(x, oh, ow, y):
-    nb, c, h, w = y.shape
     for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        j = t % w
-        i = (t // w) % h
-        k = (t // (w * h)) % c
-        n = t // (w * h * c)
+        n, k, i, j = _unravel(t, y.shape)
         y[n, k, i, j] = x[n, k, i + oh, j + ow]
 
 
 @cuda.jit
 def _crop_bwd(dy, oh, ow, dx):
     """``dx`` (zeroed here) gets ``dy`` at the crop's offsets: one thread per ``dx`` value (a gather)."""
-    nb, c, h, w = dx.shape
     hy, wy = dy.shape[2], dy.shape[3]
     for t in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        j = t % w
-        i = (t // w) % h
-        k = (t // (w * h)) % c
-        n = t // (w * h * c)
+        n, k, i, j = _unravel(t, dx.shape)
         a, b = i - oh, j - ow
         if 0 <= a < hy and 0 <= b < wy:
             dx[n, k, i, j] = dy[n, k, a, b]
@@ -66,15 +67,9 @@ def _crop_bwd(dy, oh, ow, dx):
 
 @cuda.jit
 def _axpby(a, x, b, z, y):
-    """``y = a*x + b*z`` (flat arrays)."""
+    """``y = a*x + b*z`` (flat arrays; ``b = 0`` scales)."""
     for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
         y[t] = a * x[t] + b * z[t]
-
-
-@cuda.jit
-def _scale(a, x, y):
-    for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        y[t] = a * x[t]
 
 
 @cuda.jit
@@ -86,31 +81,32 @@ def _mask(x, m, y):
 
 
 @cuda.jit(device=True)
-def _phase_ok(pos, e, p, d, tap, s):
+def _tap_source(pos, e, p, d, tap, s, n_in):
+    """The input position tap ``tap`` reads for output ``pos`` along one axis, or -1 when it is
+    outside the input or the tap belongs to another phase (``(pos div e + p - d*tap) mod s != 0``)."""
+    src = pos + e * (p - d * tap)
     r = (pos // e + p - d * tap) % s
-    return (r + s) % s == 0            # the same for C's and Python's sign of %
+    if src < 0 or src >= n_in or (r + s) % s != 0:     # the same for C's and Python's sign of %
+        return -1
+    return src
 
 
 @cuda.jit
 def _edeconv_fwd(x, w, b, has_bias, sh, sw, ph, pw, dh, dw_, eh, ew, group, y):
-    nb, c_in, hx, wx = x.shape
-    _, o_out, ho, wo = y.shape
-    cg, og = c_in // group, o_out // group
+    c_in, hx, wx = x.shape[1], x.shape[2], x.shape[3]
+    cg, og = c_in // group, y.shape[1] // group
     kh, kw = w.shape[2], w.shape[3]
     for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        q = t % wo
-        p = (t // wo) % ho
-        o = (t // (wo * ho)) % o_out
-        n = t // (wo * ho * o_out)
+        n, o, p, q = _unravel(t, y.shape)
         g = o // og
         acc = 0.0
         for i in range(kh):
-            r = p + eh * (ph - dh * i)
-            if r < 0 or r >= hx or not _phase_ok(p, eh, ph, dh, i, sh):
+            r = _tap_source(p, eh, ph, dh, i, sh, hx)
+            if r < 0:
                 continue
             for j in range(kw):
-                s = q + ew * (pw - dw_ * j)
-                if s < 0 or s >= wx or not _phase_ok(q, ew, pw, dw_, j, sw):
+                s = _tap_source(q, ew, pw, dw_, j, sw, wx)
+                if s < 0:
                     continue
                 for cl in range(cg):
                     c = g * cg + cl
@@ -122,24 +118,22 @@ def _edeconv_fwd(x, w, b, has_bias, sh, sw, ph, pw, dh, dw_, eh, ew, group, y):
 
 @cuda.jit
 def _edeconv_dx(dy, w, sh, sw, ph, pw, dh, dw_, eh, ew, group, dx):
-    nb, c_in, hx, wx = dx.shape
-    _, o_out, ho, wo = dy.shape
-    cg, og = c_in // group, o_out // group
+    """One thread per input value: the outputs whose taps read it (the transpose of the forward)."""
+    c_in, hx, wx = dx.shape[1], dx.shape[2], dx.shape[3]
+    ho, wo = dy.shape[2], dy.shape[3]
+    cg, og = c_in // group, dy.shape[1] // group
     kh, kw = w.shape[2], w.shape[3]
     for t in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        s = t % wx
-        r = (t // wx) % hx
-        c = (t // (wx * hx)) % c_in
-        n = t // (wx * hx * c_in)
+        n, c, r, s = _unravel(t, dx.shape)
         g = c // cg
         acc = 0.0
         for i in range(kh):
             p = r - eh * (ph - dh * i)
-            if p < 0 or p >= ho or not _phase_ok(p, eh, ph, dh, i, sh):
+            if p < 0 or p >= ho or _tap_source(p, eh, ph, dh, i, sh, hx) < 0:
                 continue
             for j in range(kw):
                 q = s - ew * (pw - dw_ * j)
-                if q < 0 or q >= wo or not _phase_ok(q, ew, pw, dw_, j, sw):
+                if q < 0 or q >= wo or _tap_source(q, ew, pw, dw_, j, sw, wx) < 0:
                     continue
                 for ol in range(og):
                     acc += w[c, ol, i, j] * dy[n, g * og + ol, p, q]
@@ -148,27 +142,22 @@ def _edeconv_dx(dy, w, sh, sw, ph, pw, dh, dw_, eh, ew, group, dx):
 
 @cuda.jit
 def _edeconv_dw(x, dy, sh, sw, ph, pw, dh, dw_, eh, ew, group, dwt):
-    c_in, og, kh, kw = dwt.shape
-    nb, _, hx, wx = x.shape
+    nb, hx, wx = x.shape[0], x.shape[2], x.shape[3]
     ho, wo = dy.shape[2], dy.shape[3]
-    cg = c_in // group
+    cg = dwt.shape[0] // group
     for t in range(cuda.grid(1), dwt.size, cuda.gridsize(1)):
-        j = t % kw
-        i = (t // kw) % kh
-        ol = (t // (kw * kh)) % og
-        c = t // (kw * kh * og)
-        o = (c // cg) * og + ol
+        c, ol, i, j = _unravel(t, dwt.shape)
+        o = (c // cg) * dwt.shape[1] + ol
         acc = 0.0
         for n in range(nb):
             for p in range(ho):
-                r = p + eh * (ph - dh * i)
-                if r < 0 or r >= hx or not _phase_ok(p, eh, ph, dh, i, sh):
+                r = _tap_source(p, eh, ph, dh, i, sh, hx)
+                if r < 0:
                     continue
                 for q in range(wo):
-                    s = q + ew * (pw - dw_ * j)
-                    if s < 0 or s >= wx or not _phase_ok(q, ew, pw, dw_, j, sw):
-                        continue
-                    acc += x[n, c, r, s] * dy[n, o, p, q]
+                    s = _tap_source(q, ew, pw, dw_, j, sw, wx)
+                    if s >= 0:
+                        acc += x[n, c, r, s] * dy[n, o, p, q]
         dwt[c, ol, i, j] = acc
 
 
@@ -272,7 +261,7 @@ class DeviceNet:
             coeff = self._coeffs(layer, len(bottoms))
             y = _like(bottoms[0])
             t = self.dtype.type
-            _scale[_grid(y.size)](t(coeff[0]), _flat(bottoms[0]), _flat(y))
+            _axpby[_grid(y.size)](t(coeff[0]), _flat(bottoms[0]), t(0), _flat(bottoms[0]), _flat(y))
             for c, x in zip(coeff[1:], bottoms[1:]):
                 _axpby[_grid(y.size)](t(1), _flat(y), t(c), _flat(x), _flat(y))
             return [y], 0.0
@@ -367,7 +356,8 @@ class DeviceNet:
             out = []
             for c in self._coeffs(layer, len(bottoms)):
                 d = _like(dy)
-                _scale[_grid(d.size)](self.dtype.type(c), _flat(dy), _flat(d))
+                t = self.dtype.type
+                _axpby[_grid(d.size)](t(c), _flat(dy), t(0), _flat(dy), _flat(d))
                 out.append(d)
             return out
         if kind == "Mask":
