@@ -32,7 +32,7 @@ import numpy as np
 
 from caffe_import.atomic import atomic_output
 
-__all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict", "evaluate"]
+__all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict", "evaluate", "save_results"]
 
 
 @dataclass(frozen=True)
@@ -169,10 +169,14 @@ def check_start_equivalence(net, cfg, images) -> float:
     return max(report.worst("E1"), report.worst("E2"))
 
 
-def _write_json(path, data):
+def save_results(out: str, results: dict, picture: str, table_text: str, log=print) -> None:
+    """Write ``out/results.json`` atomically and log the table and what was written."""
+    path = os.path.join(out, "results.json")
     with atomic_output(path) as tmp:
         with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
+            json.dump(results, f, indent=2)
+    log(table_text)
+    log(f"wrote {path} and {picture} ({results['seconds']:.0f} s in all)")
 
 
 def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, progress: bool = True,
@@ -222,11 +226,9 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
     results["seconds"] = time.perf_counter() - t0
 
     rows = [[test_x[i, 0], test_y[i]] + [preds[m][i] for m in models] for i in range(cfg.pictures)]
-    panel(rows, ["input", "truth"] + list(models), os.path.join(out, "predictions.png"))
-    _write_json(os.path.join(out, "results.json"), results)
-    log(table(results))
-    log(f"wrote {os.path.join(out, 'results.json')} and {os.path.join(out, 'predictions.png')} "
-        f"({results['seconds']:.0f} s in all)")
+    picture = os.path.join(out, "predictions.png")
+    panel(rows, ["input", "truth"] + list(models), picture)
+    save_results(out, results, picture, table(results), log)
     return results
 
 

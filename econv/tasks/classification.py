@@ -74,7 +74,7 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
 
 
 def _run(out, backend, quick, progress, cfg, log):
-    from ..demo import _write_json
+    from ..demo import save_results
     from ..pictures import panel
 
     os.makedirs(out, exist_ok=True)
@@ -105,9 +105,7 @@ def _run(out, backend, quick, progress, cfg, log):
             + [_upscale(d, cfg.size)] for i, d in zip(show, dense_maps)]
     picture = os.path.join(out, "predictions.png")
     panel(rows, ["input", "truth"] + list(MODELS) + ["dense 4x4"], picture)
-    _write_json(os.path.join(out, "results.json"), results)
-    log(table(results))
-    log(f"wrote {os.path.join(out, 'results.json')} and {picture} ({results['seconds']:.0f} s in all)")
+    save_results(out, results, picture, table(results), log)
     return results
 
 

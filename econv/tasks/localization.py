@@ -132,7 +132,7 @@ def _run(out, backend, quick, progress, cfg, log):
     from reference.coord_map import coord_maps
     from reference.fragments import check_equivalence
 
-    from ..demo import _write_json
+    from ..demo import save_results
     from ..pictures import panel
     from ..scenes import one_digit_scenes
 
@@ -184,9 +184,7 @@ def _run(out, backend, quick, progress, cfg, log):
         rows.append(row)
     picture = os.path.join(out, "masks.png")
     panel(rows, ["input, true box", "baseline map", "baseline mask", "dense map", "dense mask"], picture)
-    _write_json(os.path.join(out, "results.json"), results)
-    log(table(results))
-    log(f"wrote {os.path.join(out, 'results.json')} and {picture} ({results['seconds']:.0f} s in all)")
+    save_results(out, results, picture, table(results), log)
     return results
 
 

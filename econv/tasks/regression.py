@@ -81,7 +81,7 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
 
 
 def _run(out, backend, quick, progress, cfg, log):
-    from ..demo import _write_json
+    from ..demo import save_results
     from ..pictures import panel
 
     os.makedirs(out, exist_ok=True)
@@ -114,9 +114,7 @@ def _run(out, backend, quick, progress, cfg, log):
     picture = os.path.join(out, "predictions.png")
     plots = [scatter(test_s, estimates[m], (lo - 2, hi + 2)) for m in MODELS]
     panel([plots], [f"{m} (x: true, y: est.)" for m in MODELS], picture, scale=2)
-    _write_json(os.path.join(out, "results.json"), results)
-    log(table(results))
-    log(f"wrote {os.path.join(out, 'results.json')} and {picture} ({results['seconds']:.0f} s in all)")
+    save_results(out, results, picture, table(results), log)
     return results
 
 
