@@ -22,11 +22,14 @@ the cropped blob on unit 0 of the reference, ``(offset_ref - offset_in) / stride
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from .sizes import extent
 
-__all__ = ["CoordMap", "coord_maps", "crop_offset"]
+__all__ = ["CoordMap", "coord_maps", "crop_offset", "derive_crop_offsets"]
+
+LOSSES = ("SoftmaxWithLoss", "EuclideanLoss", "L1Loss")   # not needed for the maps
 
 
 @dataclass(frozen=True)
@@ -117,3 +120,18 @@ def crop_offset(net, blob: str, reference: str) -> tuple:
             raise ValueError(f"crop_offset: {blob!r} needs offset {o:g} to align with {reference!r}")
         out.append(int(o))
     return tuple(out)
+
+
+def derive_crop_offsets(layers: list[dict], only=None, **net_options) -> list[dict]:
+    """``layers`` with the Crop offsets set from the coordinate maps (all Crops, or those named in
+    ``only``): each Crop in turn, on the net of the layers before it, so no Crop is ever built with
+    a guessed offset.  ``net_options`` go to :class:`reference.Net`."""
+    from .net import Net
+
+    layers = copy.deepcopy(layers)
+    for i, spec in enumerate(layers):
+        if spec["type"] != "Crop" or (only is not None and spec["name"] not in only):
+            continue
+        prefix = Net([s for s in layers[:i] if s["type"] not in LOSSES], **net_options)
+        spec["crop_param"]["offset"] = list(crop_offset(prefix, spec["bottom"][0], spec["bottom"][1]))
+    return layers

@@ -54,7 +54,7 @@ import copy
 
 import numpy as np
 
-from .coord_map import crop_offset
+from .coord_map import derive_crop_offsets
 from .net import Net
 from .sizes import deconv_out_size, phase_lengths
 
@@ -281,7 +281,8 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
                          f"(econv info shows the sizes)") from None
     specs, extents = _add_masks(specs, probe, step, rebuilt)
     if rebuilt:
-        specs = _align_rebuilt_crops(specs, net.build_options, rebuilt)
+        crops = {s["name"] for s in specs if s["type"] == "Crop" and s["bottom"][0] in rebuilt}
+        specs = derive_crop_offsets(specs, only=crops, **net.build_options)
     dense = Net(specs, **net.build_options, name=name)
     _copy_params(net, dense, converted)
     dense.grids = {b: None if b in rebuilt else ((0, 0), step.get(b, (1, 1))) for b in dense.blob_names}
@@ -367,18 +368,6 @@ def _after_rebuilt(spec, layer, start):
     return copy.deepcopy(spec)
 
 
-def _align_rebuilt_crops(specs, options, rebuilt):
-    """The crops after a rebuilt upsampling, aligned with their reference by the coordinate maps."""
-    specs = copy.deepcopy(specs)
-    probe = Net([s for s in specs if s["type"] not in LOSSES], **options)
-    for spec in specs:
-        if spec["type"] == "Crop" and spec["bottom"][0] in rebuilt:
-            spec["crop_param"] = {"axis": 2,
-                                  "offset": list(crop_offset(probe, spec["bottom"][0], spec["bottom"][1]))}
-    return specs
-
-
-LOSSES = {"SoftmaxWithLoss", "EuclideanLoss", "L1Loss"}
 
 
 def _chain(shape, step):

@@ -24,9 +24,7 @@ SoftmaxWithLoss on ``score`` and ``label`` (ignore label 255) is added; its norm
 
 from __future__ import annotations
 
-import copy
-
-from .coord_map import crop_offset
+from .coord_map import derive_crop_offsets
 
 __all__ = ["fcn", "VARIANTS"]
 
@@ -114,20 +112,3 @@ def fcn(variant: str = "8s", classes: int = 21, widths=(64, 128, 256, 512, 512),
         layers.append({"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["score", "label"],
                        "top": ["loss"], "loss_param": {"ignore_label": 255, "normalization": "VALID"}})
     return derive_crop_offsets(layers)
-
-
-def derive_crop_offsets(layers: list[dict], **net_options) -> list[dict]:
-    """``layers`` with every Crop's offsets set from the coordinate maps: each Crop in turn, on the
-    net of the layers before it (so no Crop is ever built with a guessed offset)."""
-    from .net import Net
-
-    layers = copy.deepcopy(layers)
-    for i, spec in enumerate(layers):
-        if spec["type"] != "Crop":
-            continue
-        prefix = Net([s for s in layers[:i] if s["type"] not in LOSSES], **net_options)
-        spec["crop_param"]["offset"] = list(crop_offset(prefix, spec["bottom"][0], spec["bottom"][1]))
-    return layers
-
-
-LOSSES = ("SoftmaxWithLoss", "EuclideanLoss", "L1Loss")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reference import Net, SGDSolver, densify
-from reference.fcn import derive_crop_offsets
+from reference.coord_map import derive_crop_offsets
 from reference.tolerance import tolerance
 
 try:
