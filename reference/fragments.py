@@ -176,12 +176,9 @@ def _valid(dense: Net, blob: str, shape) -> np.ndarray:
     ext = dense.dense_info.get("extents", {}).get(blob)
     if ext is None:
         return np.ones(shape, dtype=bool)
-    from .layers.equivalent import valid_positions
+    from .layers.equivalent import valid_mask
 
-    _, step = dense.grid(blob)
-    rows = valid_positions(shape[0], step[0], ext[0])
-    cols = valid_positions(shape[1], step[1], ext[1])
-    return rows[:, None] & cols[None, :]
+    return valid_mask(shape, dense.grid(blob)[1], ext)
 
 
 def check_equivalence(original: Net, dense: Net, inputs: dict, fragments: bool = True,

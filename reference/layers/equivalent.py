@@ -30,6 +30,12 @@ def valid_positions(size: int, step: int, valid) -> np.ndarray:
     return p // step < np.asarray(valid)[p % step]
 
 
+def valid_mask(size_hw, step_hw, valid_hw) -> np.ndarray:
+    """The (H, W) boolean mask of a dense blob: valid rows times valid columns."""
+    rows, cols = (valid_positions(size_hw[a], step_hw[a], valid_hw[a]) for a in (0, 1))
+    return rows[:, None] & cols[None, :]
+
+
 @register
 class EDeconvolution(_ConvBase):
     """Equivalent deconvolution: weights (C, O/G, kh, kw) as Deconvolution, bias (O,)."""
@@ -73,9 +79,7 @@ class Mask(Layer):
             if len(v) != self.step[axis]:
                 raise p.error(f"{key} needs one length per phase ({self.step[axis]}), got {len(v)}")
             self.valid.append(v)
-        rows = valid_positions(self.size[0], self.step[0], self.valid[0])
-        cols = valid_positions(self.size[1], self.step[1], self.valid[1])
-        self.mask = rows[:, None] & cols[None, :]
+        self.mask = valid_mask(self.size, self.step, self.valid)
 
     def reshape(self, shapes):
         s = shapes[0]
