@@ -212,27 +212,39 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, eh, ew, oh, ow, col):
             col[row, q] = 0
 
 
+@cuda.jit(device=True)
+def _unravel(t, shape):
+    """The 4-D index of flat position ``t`` of a C-ordered array of ``shape``."""
+    d = t % shape[3]
+    c = (t // shape[3]) % shape[2]
+    b = (t // (shape[3] * shape[2])) % shape[1]
+    return t // (shape[3] * shape[2] * shape[1]), b, c, d
+
+
+@cuda.jit(device=True)
+def _window_reader(pos, pad, tap, est, stride, n_out):
+    """The output whose window reads input ``pos`` through tap ``tap`` along one axis
+    (``o*stride - pad + tap*est == pos``), or -1 when there is none."""
+    at = pos + pad - tap * est
+    if at < 0 or at % stride != 0 or at // stride >= n_out:
+        return -1
+    return at // stride
+
+
 @cuda.jit
 def _col2im(col, kh, kw, sh, sw, ph, pw, eh, ew, oh, ow, bias, has_bias, x):
     """``x[n, c, h, w] = sum`` of the column entries read from ``(h, w)`` (+ ``bias[c]``): a gather."""
-    nb, c_in, h_in, w_in = x.shape
-    total = nb * c_in * h_in * w_in
-    for t in range(cuda.grid(1), total, cuda.gridsize(1)):
-        w = t % w_in
-        h = (t // w_in) % h_in
-        c = (t // (w_in * h_in)) % c_in
-        n = t // (w_in * h_in * c_in)
+    for t in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        n, c, h, w = _unravel(t, x.shape)
         acc = col[0, 0] * 0
         for i in range(kh):
-            hh = h + ph - i * eh
-            if hh < 0 or hh % sh != 0 or hh // sh >= oh:
+            oy = _window_reader(h, ph, i, eh, sh, oh)
+            if oy < 0:
                 continue
-            oy = hh // sh
             for j in range(kw):
-                ww = w + pw - j * ew
-                if ww < 0 or ww % sw != 0 or ww // sw >= ow:
-                    continue
-                acc += col[(c * kh + i) * kw + j, (n * oh + oy) * ow + ww // sw]
+                ox = _window_reader(w, pw, j, ew, sw, ow)
+                if ox >= 0:
+                    acc += col[(c * kh + i) * kw + j, (n * oh + oy) * ow + ox]
         if has_bias:
             acc += bias[c]
         x[n, c, h, w] = acc
@@ -524,13 +536,9 @@ def _taps_inside(o, s, p, k, e, size):
 
 @cuda.jit
 def _pool_fwd(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
-    nb, c_in, oh, ow = y.shape
     h_in, w_in = x.shape[2], x.shape[3]
     for t in range(cuda.grid(1), y.size, cuda.gridsize(1)):
-        ox = t % ow
-        oy = (t // ow) % oh
-        c = (t // (ow * oh)) % c_in
-        n = t // (ow * oh * c_in)
+        n, c, oy, ox = _unravel(t, y.shape)
         if is_max:
             arg = _window_argmax(x, n, c, oy, ox, kh, kw, sh, sw, ph, pw, eh, ew)
             v = x[n, c, arg // w_in, arg % w_in] if arg >= 0 else -FLT_MAX
@@ -552,36 +560,27 @@ def _pool_fwd(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
 
 @cuda.jit
 def _pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, arg):
-    nb, c_in, oh, ow = arg.shape
     for t in range(cuda.grid(1), arg.size, cuda.gridsize(1)):
-        ox = t % ow
-        oy = (t // ow) % oh
-        c = (t // (ow * oh)) % c_in
-        n = t // (ow * oh * c_in)
+        n, c, oy, ox = _unravel(t, arg.shape)
         arg[n, c, oy, ox] = _window_argmax(x, n, c, oy, ox, kh, kw, sh, sw, ph, pw, eh, ew)
 
 
 @cuda.jit
 def _pool_bwd(dy, arg, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
     """One thread per input pixel: sum over the windows that contain it (a gather)."""
-    nb, c_in, h_in, w_in = dx.shape
+    h_in, w_in = dx.shape[2], dx.shape[3]
     oh, ow = dy.shape[2], dy.shape[3]
     for t in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
-        w = t % w_in
-        h = (t // w_in) % h_in
-        c = (t // (w_in * h_in)) % c_in
-        n = t // (w_in * h_in * c_in)
+        n, c, h, w = _unravel(t, dx.shape)
         acc = dy[0, 0, 0, 0] * 0
         for i in range(kh):
-            hh = h + ph - i * eh
-            if hh < 0 or hh % sh != 0 or hh // sh >= oh:
+            oy = _window_reader(h, ph, i, eh, sh, oh)
+            if oy < 0:
                 continue
-            oy = hh // sh
             for j in range(kw):
-                ww = w + pw - j * ew
-                if ww < 0 or ww % sw != 0 or ww // sw >= ow:
+                ox = _window_reader(w, pw, j, ew, sw, ow)
+                if ox < 0:
                     continue
-                ox = ww // sw
                 if is_max:
                     if arg[n, c, oy, ox] == h * w_in + w:
                         acc += dy[n, c, oy, ox]

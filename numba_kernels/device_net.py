@@ -26,7 +26,7 @@ import numpy as np
 from numba import cuda
 
 from . import cuda as K
-from .cuda import THREADS, _flat, _grid, to_device
+from .cuda import THREADS, _flat, _grid, _unravel, to_device
 
 __all__ = ["DeviceNet", "SUPPORTED"]
 
@@ -35,15 +35,6 @@ SUPPORTED = ("Input", "Convolution", "Deconvolution", "EDeconvolution", "Pooling
 
 
 # ---- kernels ------------------------------------------------------------------------------------
-
-@cuda.jit(device=True)
-def _unravel(t, shape):
-    """The 4-D index of flat position ``t`` of a C-ordered array of ``shape``."""
-    d = t % shape[3]
-    c = (t // shape[3]) % shape[2]
-    b = (t // (shape[3] * shape[2])) % shape[1]
-    return t // (shape[3] * shape[2] * shape[1]), b, c, d
-
 
 @cuda.jit
 def _crop_fwd(x, oh, ow, y):
