@@ -12,8 +12,10 @@ top-level ``enum`` line).  ``rep`` marks a repeated field, ``packed`` a field Ca
 packed (every repeated scalar is accepted in both forms), ``array`` a repeated float/double
 field that the binary reader returns as a NumPy array (blob payloads).  Field numbers, types
 and defaults are those of BVLC Caffe's caffe.proto (last master); see CAFFE_FACTS.md section 1.
-Three fields are econv's own (numbers from 1001, unknown to Caffe): ``PoolingParameter.est`` and
-``pad_end`` (ePool) and ``LRNParameter.est``, which dense nets carry (``econv densify`` writes them).
+A few fields are econv's own (numbers from 1001, unknown to Caffe), which dense nets carry (``econv
+densify`` writes them): ``PoolingParameter.est`` and ``pad_end`` (ePool), ``LRNParameter.est``,
+``ConvolutionParameter.grid`` (the equivalent deconvolution, layer type ``EDeconvolution``) and
+``LayerParameter.mask_param`` (``MaskParameter``: the validity masks of dense FCN blobs, type ``Mask``).
 
 Public helpers: :func:`message`, :func:`field`, :func:`default`, :func:`enum_value`.
 """
@@ -211,6 +213,7 @@ LayerParameter
   128 threshold_param ThresholdParameter
   138 tile_param TileParameter
   129 window_data_param WindowDataParameter
+  1001 mask_param MaskParameter
 
 TransformationParameter
   1 scale float default=1
@@ -279,6 +282,7 @@ ConvolutionParameter
   15 engine Engine default=DEFAULT
   16 axis int32 default=1
   17 force_nd_im2col bool default=false
+  1001 grid uint32 rep
 
 CropParameter
   1 axis int32 default=2
@@ -389,6 +393,12 @@ LRNParameter
   5 k float default=1.0
   6 engine Engine default=DEFAULT
   1001 est uint32 rep
+
+MaskParameter
+  1 step uint32 rep
+  2 valid_h uint32 rep
+  3 valid_w uint32 rep
+  4 size uint32 rep
 
 MemoryDataParameter
   1 batch_size uint32

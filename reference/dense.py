@@ -27,9 +27,11 @@ Fragments of an upsampled blob can end at different positions inside the array, 
 an in-place ``Mask`` layer that zeroes the positions past their fragment's end (DESIGN.md 4,
 "Extents"; ``dense_info["extents"]`` lists the valid length of every phase).  A Deconvolution
 whose stride is a multiple of ``E_in`` (FCN's final x8 upsampling after pool3 was densified) has no
-equivalent: if it is a fixed bilinear upsampling (lr_mult 0, bilinear filler, pad 0) it is rebuilt
-as ``<name>_dense``, stride ``s / E_in`` and kernel ``2 s/E_in - (s/E_in) % 2``, the crops after it
-aligned by the coordinate maps, and the blobs from there on have no grid (``grid()`` raises): the
+equivalent: if it is a fixed bilinear upsampling (its weights are the bilinear kernel on the group
+diagonal, whatever the prototxt says of fillers or ``lr_mult``: FCN's net surgery puts them in the
+caffemodel, :mod:`reference.upsampling`; no bias, pad 0) it is rebuilt as ``<name>_dense``, a group
+bilinear upsampling with ``lr_mult 0``, stride ``s / E_in`` and kernel ``2 s/E_in - (s/E_in) % 2``,
+the crops after it aligned by the coordinate maps, and the blobs from there on have no grid (``grid()`` raises): the
 dense net predicts every pixel through a finer score map, but not equivalently.  dpoa restores the
 original's own parameters for it.
 
@@ -57,6 +59,7 @@ import numpy as np
 from .coord_map import derive_crop_offsets
 from .net import Net
 from .sizes import deconv_out_size, phase_lengths
+from .upsampling import is_diagonal_bilinear
 
 __all__ = ["densify", "dpoa", "convolutionalize"]
 
@@ -249,6 +252,7 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
             elif layer.type == "Pooling":
                 kernel = net.blob_shapes_at(layer.name)[0][2:] if layer.global_pooling else layer.kernel
                 ceil = layer.round_mode == "ceil"
+                _refuse_windows_past_the_end(layer, start, ceil)
                 pp = _strip(spec.setdefault("pooling_param", {}), "kernel_size", "stride", "stride_h",
                             "stride_w", "pad", "pad_h", "pad_w", "global_pooling", "est", "pad_end")
                 pp.update(kernel_h=int(kernel[0]), kernel_w=int(kernel[1]), stride_h=1, stride_w=1,
@@ -297,6 +301,30 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
     return dense
 
 
+def _refuse_windows_past_the_end(layer, start, ceil):
+    """Note [Unpadded ceil windows]: refuse what the dense ePool cannot reproduce.
+
+    Without padding Caffe applies no clip (``pooling_layer.cpp``, ``Reshape``: the decrement is
+    guarded by ``if (pad_h_ || pad_w_)``), so a ceil-mode pooling whose window extent is smaller than
+    its stride keeps a last window that starts past the input's end (n=6, k=1, s=2: 4 windows, the
+    last at 6).  On the dense grid every fragment has its own length, and such a window exists for
+    some fragments and not for others at the same dense position: no stride-1 ePool holds them all
+    (the dense net silently lacked them).  The rule is per axis; padding on either axis clips both.
+    """
+    if not ceil or layer.global_pooling or layer.pad != (0, 0) or layer.pad_end != (0, 0):
+        return
+    for a, axis in enumerate("hw"):
+        ext = layer.est[a] * (layer.kernel[a] - 1) + 1
+        if ext < layer.stride[a]:
+            raise ValueError(
+                f"densify: layer {layer.name!r} (Pooling, kernel {layer.kernel[0]}x{layer.kernel[1]}, "
+                f"stride {layer.stride[0]}x{layer.stride[1]}, no padding, ceil rounding) at or after "
+                f"{start!r}: on the {axis} axis its window ({ext}) is shorter than its stride, and "
+                f"without padding Caffe keeps a last window that starts past the input's end; which "
+                f"fragments have one depends on their lengths, so no dense ePool is equivalent.  "
+                f"Use round_mode: FLOOR, a pad, or a start layer after {layer.name!r}")
+
+
 # ---- FCN: deconvolution, crop, skips (Note [Dense FCN] in the module docstring) -----------------
 
 def _joined_phases(layer, held):
@@ -328,22 +356,27 @@ def _dense_deconvolution(spec, layer, e, held, start):
             raise ValueError(f"densify: layer {layer.name!r} (Deconvolution, stride {s}) does not undo a "
                              f"whole number of densified strides {held}")
         return out, grid, tuple(held)
-    fixed = all(layer.lr_mult(i) == 0 for i in range(len(layer.blobs)))
-    bilinear = (layer.weight_filler or {}).get("type") == "bilinear"
-    if not (all(s[a] % e[a] == 0 for a in (0, 1)) and fixed and bilinear and layer.pad == (0, 0)
+    w = layer.blobs[0] if layer.blobs else None
+    bias_free = not layer.bias_term or not np.any(layer.blobs[1])
+    bilinear = w is not None and bias_free and is_diagonal_bilinear(w, layer.group)
+    if not (all(s[a] % e[a] == 0 for a in (0, 1)) and bilinear and layer.pad == (0, 0)
             and layer.est == (1, 1)):
         raise ValueError(f"densify: layer {layer.name!r} (Deconvolution, stride {s}) reads a grid of "
                          f"equivalent stride {e} after {start!r}: an equivalent deconvolution needs "
                          f"the grid to be a multiple of the stride, and only a fixed bilinear "
-                         f"upsampling (lr_mult 0, bilinear filler, pad 0) can be rebuilt instead")
+                         f"upsampling (weights: the bilinear kernel on the group diagonal, no bias, "
+                         f"pad 0; see reference.upsampling) can be rebuilt instead")
     factor = (s[0] // e[0], s[1] // e[1])
     cp = _strip(copy.deepcopy(spec["convolution_param"]), "kernel_size", "kernel_h", "kernel_w",
-                "stride", "stride_h", "stride_w", "pad", "pad_h", "pad_w")
+                "stride", "stride_h", "stride_w", "pad", "pad_h", "pad_w", "group", "bias_term",
+                "weight_filler", "bias_filler")
     cp.update(kernel_h=2 * factor[0] - factor[0] % 2, kernel_w=2 * factor[1] - factor[1] % 2,
-              stride_h=factor[0], stride_w=factor[1])
+              stride_h=factor[0], stride_w=factor[1], group=layer.num_output, bias_term=False,
+              weight_filler={"type": "bilinear"})
     out = copy.deepcopy(spec)
     out["name"] = f"{layer.name}_dense"          # new weights: dpoa keeps the original's own
     out["convolution_param"] = cp
+    out["param"] = [{"lr_mult": 0, "decay_mult": 0}]   # fixed, as the layer it replaces
     return out, None, ()
 
 
