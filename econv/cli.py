@@ -28,10 +28,91 @@ def _dims(text: str) -> tuple:
     return dims
 
 
-def _single_input(net) -> str:
-    if len(net.input_names) != 1:
-        raise ValueError(f"--input-shape needs a net with one input, this one has {net.input_names}")
-    return net.input_names[0]
+INPUT_SHAPE_HELP = ("NAME=N,C,H,W: the shape of input NAME (repeatable, one per input; plain N,C,H,W "
+                    "for a net with one input). Inputs not named that were declared with the same "
+                    "H,W as a named one (an FCN's label) follow its H,W. Default: the prototxt's")
+
+
+def parse_input_shapes(values, net) -> dict:
+    """``{input: dims}`` from repeated ``--input-shape`` values (``NAME=N,C,H,W`` or, for a net with
+    one input, ``N,C,H,W``); unnamed inputs declared with a named one's spatial size follow it."""
+    shapes = {}
+    names = list(net.input_names)
+    for text in values or []:
+        if "=" in text:
+            name, dims = text.split("=", 1)
+            name = name.strip()
+            if name not in names:
+                raise ValueError(f"--input-shape {text!r}: the net has no input {name!r} (its inputs: "
+                                 f"{', '.join(names) or 'none'})")
+        elif len(names) == 1:
+            name, dims = names[0], text
+        else:
+            raise ValueError(f"--input-shape {text!r}: this net has inputs {', '.join(names)}; name one, "
+                             f"e.g. --input-shape {names[0] if names else 'data'}=1,3,224,224")
+        shapes[name] = _dims(dims)
+    declared = {t: tuple(net.blob_shapes[t]) for t in names}
+    for name, dims in list(shapes.items()):
+        old = declared[name]
+        for t, s in declared.items():
+            if t not in shapes and len(s) == 4 and len(old) == 4 and len(dims) == 4 and s[2:] == old[2:]:
+                shapes[t] = s[:2] + tuple(dims[2:])
+    return shapes
+
+
+def _reshaped(net, values):
+    """``net`` rebuilt at the ``--input-shape`` values (the net itself when none are given)."""
+    from reference.net import with_input_shapes
+
+    shapes = parse_input_shapes(values, net)
+    return with_input_shapes(net, shapes) if shapes else net
+
+
+def _densify_or_explain(net, start, fc_pad=0):
+    """``densify(net, start)``; when a Crop cannot fit every fragment, the error lists input sizes that
+    fit (computed) and how to pass one."""
+    from reference.dense import CropFitError, densify, fitting_input_sizes
+
+    try:
+        return densify(net, start, fc_pad=fc_pad)
+    except CropFitError as e:
+        name = net.input_names[0]
+        found = fitting_input_sizes(net, start, name, fc_pad=fc_pad)
+        if not found["best"]:
+            raise ValueError(f"{e}; no input size within 32 pixels of the declared one fits") from None
+        n, c = net.blob_shapes[name][:2]
+        h, w = found["best"]
+        raise ValueError(f"{e}.  Sizes of {name!r} that fit every fragment: H in "
+                         f"{', '.join(map(str, found['h']))}; W in {', '.join(map(str, found['w']))}; "
+                         f"e.g. --input-shape {name}={n},{c},{h},{w}") from None
+
+
+def _label_inputs(net) -> dict:
+    """``{input: classes}`` for the inputs read only as labels by loss layers (their value range is
+    the channel count of the loss's first bottom): verify feeds them valid integer labels."""
+    shapes = net.blob_shapes
+    readers = {t: [] for t in net.input_names}
+    for layer in net.layers:
+        for i, b in enumerate(layer.bottom_names):
+            if b in readers:
+                readers[b].append((layer, i))
+    labels = {}
+    for t, uses in readers.items():
+        if uses and all(layer.is_loss and i in layer.label_bottoms for layer, i in uses):
+            labels[t] = min(int(shapes[layer.bottom_names[0]][1]) for layer, _ in uses)
+    return labels
+
+
+def _random_inputs(net, seed: int) -> dict:
+    """Seeded inputs for every net input: standard normals, integer labels in [0, classes) for the
+    label inputs of loss layers."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = _label_inputs(net)
+    shapes = net.blob_shapes
+    return {name: rng.integers(0, labels[name], size=shapes[name]).astype(np.float64) if name in labels
+            else rng.normal(size=shapes[name]) for name in net.input_names}
 
 
 def cmd_info(args) -> int:
@@ -39,10 +120,7 @@ def cmd_info(args) -> int:
     from reference.coord_map import coord_maps
 
     net = load_net(args.prototxt, phase=args.phase)
-    if args.input_shape:
-        shapes = net.infer_shapes({_single_input(net): _dims(args.input_shape)})
-    else:
-        shapes = net.blob_shapes
+    shapes = net.infer_shapes(parse_input_shapes(args.input_shape, net))
     maps = coord_maps(net)
     rows = [("layer", "type", "top", "output shape", "receptive field", "stride", "offset")]
     for layer in net.layers:
@@ -61,19 +139,16 @@ def cmd_verify(args) -> int:
     import numpy as np
 
     from caffe_import import load_net
-    from reference import densify
     from reference.fragments import check_equivalence
 
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
-    net = load_net(args.prototxt, args.weights, dtype=dtype)
-    shapes = dict(net.blob_shapes)
-    if args.input_shape:
-        shapes[_single_input(net)] = _dims(args.input_shape)
-    rng = np.random.default_rng(args.seed)
-    inputs = {name: rng.normal(size=shapes[name]) for name in net.input_names}
-    net.infer_shapes({k: v.shape for k, v in inputs.items()})   # a clear error if the shape does not fit
-    dense = densify(net, args.start)
+    net = _reshaped(load_net(args.prototxt, args.weights, dtype=dtype), args.input_shape)
+    inputs = _random_inputs(net, args.seed)
+    dense = _densify_or_explain(net, args.start)
     report = check_equivalence(net, dense, inputs, fragments=not args.e1_only)
+    labels = _label_inputs(net)
+    if labels:
+        print("label inputs fed integer labels: " + ", ".join(f"{t} in [0, {c})" for t, c in labels.items()))
     print(report)
     return 0 if report.ok else 1
 
@@ -89,21 +164,38 @@ Caffe has no ePool.  A densified Pooling layer is written with econv's extension
 pooling_param, `est: E` (tap spacing) and `pad_end: P` (extra absent positions at the bottom/right),
 once per axis; an LRN within channel gets `est` in lrn_param.  Caffe's parser rejects these fields;
 econv, caffe_import.load_net and read_prototxt read them.  The file starts with a comment saying so.
+Dense FCNs add two econv layer types: EDeconvolution (the equivalent deconvolution; Deconvolution's
+convolution_param plus `grid: E`, the equivalent stride of its output) and Mask (in place, zeroes the
+positions past each fragment's end: `mask_param { step valid_h valid_w size }`).  FCN's final fixed
+bilinear upsampling (recognised from its weights: the bilinear kernel on the group diagonal, as FCN's
+net surgery writes it) is rebuilt for the dense grid as `<name>_dense`.
 
---input-shape sets the input shape written into the dense net; InnerProducts are still
-convolutionalized at the prototxt's own shape, so their kernels fit the trained weights (VGG-16 at
-256x256: fc8 8x8).  --fc-pad pads those convolutions "same", (k-1)/2 per axis (VGG-16's 7x7 fc6 gets
+--input-shape NAME=N,C,H,W (repeatable) builds the net at that size before densifying (crops and
+masks are derived for it; when a Crop cannot hold every fragment, the error lists sizes that fit).
+A net whose InnerProducts fix the input size is densified at the prototxt's shape and written with
+the new one: its InnerProducts are convolutionalized at the prototxt's own shape, so their kernels
+fit the trained weights (VGG-16 at 256x256: fc8 8x8).  --fc-pad pads those convolutions "same", (k-1)/2 per axis (VGG-16's 7x7 fc6 gets
 3, the 1x1 fc7/fc8 none), in the original as well: more predictions (VGG-16 at 256x256, pool4:
 32x32), of which those whose fc6 window misses the padding equal the unpadded net's.  No weights are
-read or written: the dense net's parameters are the original's by layer name, a convolutionalized
-InnerProduct's weights reshaped (O, C*h*w) -> (O, C, h, w) in C order.  Exit status 2, and no file
+read unless --weights is given: the dense net's parameters are the original's by layer name, a
+convolutionalized InnerProduct's weights reshaped (O, C*h*w) -> (O, C, h, w) in C order (--weights-out
+writes them).  Exit status 2, and no file
 written, when the prototxt cannot be read or a layer cannot be densified."""
+
+
+def _last_on_grid(dense):
+    """The last N,C,H,W blob that has an equivalent grid (after FCN's rebuilt upsampling none has)."""
+    for layer in reversed(dense.layers):
+        for t in layer.top_names:
+            if dense.grids.get(t, ((0, 0), (1, 1))) is not None and len(dense.blob_shapes[t]) == 4:
+                return t
+    return dense.layers[0].top_names[0]
 
 
 def _densify_header(args, net, dense) -> str:
     epools = [layer for layer in dense.layers if layer.type == "Pooling" and
               (layer.est != (1, 1) or layer.pad_end != (0, 0))]
-    last = dense.layers[-1].top_names[0]
+    last = _last_on_grid(dense)
     step = dense.grid(last)[1]
     lines = [f"written by econv densify --start {args.start}{' --fc-pad' if args.fc_pad else ''} "
              f"from {args.prototxt}",
@@ -113,6 +205,20 @@ def _densify_header(args, net, dense) -> str:
              + (", ".join(f"{p.name} (est {p.est[0]}x{p.est[1]}, pad_end {p.pad_end[0]}x{p.pad_end[1]})"
                           for p in epools) or "none"),
              "eConv layers are Caffe convolutions with dilation"]
+    edeconvs = [layer for layer in dense.layers if layer.type == "EDeconvolution"]
+    masks = [layer for layer in dense.layers if layer.type == "Mask"]
+    if edeconvs:
+        lines.append("EDeconvolution layers (econv's equivalent deconvolution, unknown to Caffe) carry the "
+                     "econv field grid: E_h E_w in convolution_param, the equivalent stride of their "
+                     "output: " + ", ".join(f"{d.name} (grid {d.grid[0]}x{d.grid[1]})" for d in edeconvs))
+    if masks:
+        lines.append("Mask layers (econv, unknown to Caffe) zero the positions past each fragment's end: "
+                     "mask_param { step valid_h valid_w size }, one valid length per phase, for an input "
+                     "of exactly this size: " + ", ".join(m.name for m in masks))
+    rebuilt = [layer.name for layer in dense.layers if layer.name.endswith("_dense")]
+    if rebuilt:
+        lines.append("rebuilt for the dense grid (fixed bilinear upsampling, not equivalent, no grid): "
+                     + ", ".join(rebuilt))
     if args.fc_pad:
         original = {s["name"]: s for s in dense.dense_info["original_specs"]}
         pads = [f"{layer.name} pad {cp.get('pad_h', 0)}x{cp.get('pad_w', 0)}" for layer in net.layers
@@ -125,15 +231,19 @@ def _densify_header(args, net, dense) -> str:
 
 def cmd_densify(args) -> int:
     from caffe_import import format_prototxt, load_net, write_prototxt
-    from reference import densify
+    from reference.net import with_input_shapes
 
     if args.weights_out and not args.weights:
         raise ValueError("--weights-out needs --weights (the original's trained parameters)")
     net = load_net(args.prototxt, args.weights)
-    dense = densify(net, args.start, fc_pad="same" if args.fc_pad else 0)
-    shapes = None
-    if args.input_shape:
-        shapes = {_single_input(dense): _dims(args.input_shape)}
+    shapes = parse_input_shapes(args.input_shape, net) or None
+    if shapes:
+        try:        # densify at that size (validity masks and crops are derived for it)
+            net, shapes = with_input_shapes(net, shapes), None
+        except ValueError:
+            pass    # an InnerProduct fixes the size: densify at the declared one, write the new one
+    dense = _densify_or_explain(net, args.start, fc_pad="same" if args.fc_pad else 0)
+    if shapes:
         dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
     header = _densify_header(args, net, dense)
     text = format_prototxt(dense, input_shapes=shapes, header=header)   # refuses before writing
@@ -150,7 +260,7 @@ def cmd_densify(args) -> int:
     final = dense.infer_shapes(shapes or {})
     last = dense.layers[-1].top_names[0]
     print(f"{args.output}: {len(dense.layers)} layers, dense from {args.start}, {last} "
-          f"{'x'.join(map(str, final[last]))}", file=sys.stderr)
+          f"{'x'.join(map(str, final[last])) or 'scalar'}", file=sys.stderr)
     return 0
 
 
@@ -239,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "net's input shape, and the top's coordinate map in input pixels: receptive field, "
                     "stride, and the offset (pixel at the centre of unit 0; FCN's coordinate maps).")
     p.add_argument("prototxt")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W", help=INPUT_SHAPE_HELP)
     p.add_argument("--phase", choices=["train", "test"], default="test")
     p.set_defaults(func=cmd_info)
 
@@ -252,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prototxt")
     p.add_argument("weights", help=".caffemodel or .caffemodel.h5")
     p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer to densify at")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W", help=INPUT_SHAPE_HELP)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
@@ -265,8 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer whose "
                                                   "stride becomes 1")
     p.add_argument("-o", "--output", help="prototxt to write (atomically); default: stdout")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input written into the dense net; "
-                                         "default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W",
+                   help=INPUT_SHAPE_HELP + "; the dense net is built (masks, crops) for it")
     p.add_argument("--weights", help="the original's .caffemodel or .caffemodel.h5 (needed for "
                                      "--weights-out)")
     p.add_argument("--weights-out", metavar="H5", help="also write the dense net's parameters in "

@@ -59,9 +59,9 @@ import numpy as np
 from .coord_map import derive_crop_offsets
 from .net import Net
 from .sizes import deconv_out_size, phase_lengths
-from .upsampling import is_diagonal_bilinear
+from .upsampling import diagonal_bilinear, is_diagonal_bilinear
 
-__all__ = ["densify", "dpoa", "convolutionalize"]
+__all__ = ["densify", "dpoa", "convolutionalize", "CropFitError", "fitting_input_sizes"]
 
 POINTWISE = {"ReLU", "Dropout", "BatchNorm", "Scale", "TanH", "Sigmoid", "Power", "Softmax", "Split",
              "Concat", "Eltwise", "SoftmaxWithLoss", "EuclideanLoss", "L1Loss"}
@@ -69,6 +69,11 @@ NOT_YET = {"Flatten": "flattening mixes spatial positions", "Reshape": "reshapin
            "Shift": "a shift of a dense grid has no single original"}
 AFTER_REBUILT = {"ReLU", "Softmax", "SoftmaxWithLoss", "Sigmoid", "TanH", "Power", "Split", "Dropout",
                  "EuclideanLoss", "L1Loss", "Crop"}
+
+
+class CropFitError(ValueError):
+    """densify's refusal when a Crop cannot hold every fragment at this input size (an input size
+    where all fit exists nearby: :func:`fitting_input_sizes`)."""
 
 
 def _mul(a, b):
@@ -279,10 +284,11 @@ def densify(net: Net, start: str, fc_pad=0) -> Net:
     except ValueError as e:
         if "(Crop)" not in str(e):
             raise
-        raise ValueError(f"densify: {e}.  On the dense grid a Crop must fit every fragment, and here "
-                         f"some fragments' shifted source is too short for the crop (the original's "
-                         f"sizes fit only its own phase): choose an input size where they all fit "
-                         f"(econv info shows the sizes)") from None
+        raise CropFitError(f"densify: {e}.  On the dense grid a Crop must fit every fragment, and here "
+                           f"some fragments' shifted source is too short for the crop (the original's "
+                           f"sizes fit only its own phase): choose an input size where they all fit "
+                           f"(reference.dense.fitting_input_sizes lists them; on the command line "
+                           f"econv densify/verify print them, and --input-shape takes one)") from None
     specs, extents = _add_masks(specs, probe, step, rebuilt)
     if rebuilt:
         crops = {s["name"] for s in specs if s["type"] == "Crop" and s["bottom"][0] in rebuilt}
@@ -477,3 +483,83 @@ def dpoa(dense: Net) -> Net:
         for src, dst in zip(blobs, back.params[name]):
             dst[...] = src
     return back
+
+
+# ---- input sizes where every fragment fits every crop ---------------------------------------------
+
+SHAPED = ("Convolution", "Deconvolution", "InnerProduct")
+
+
+def _skeleton(net: Net, shapes: dict) -> Net:
+    """``net`` with one channel per layer at the input ``shapes``: the same geometry (sizes, crops,
+    strides) for a fraction of the cost.  Deconvolutions that are bilinear on their group diagonal
+    stay so (densify recognises them by their weights)."""
+    specs = copy.deepcopy(net.specs)
+    for spec in specs:
+        if spec.get("type") in SHAPED:
+            key = "inner_product_param" if spec["type"] == "InnerProduct" else "convolution_param"
+            spec[key] = dict(spec.get(key, {}), num_output=1)
+            if key == "convolution_param":
+                spec[key]["group"] = 1
+        if spec.get("type") == "Input":
+            tops = spec.get("top", [])
+            tops = tops if isinstance(tops, list) else [tops]
+            spec["input_param"] = {"shape": [{"dim": list(shapes[t])} for t in tops]}
+    skeleton = Net(specs, **dict(net.build_options, dtype=np.float64), name=net.name)
+    for layer in skeleton.layers:
+        if layer.type == "Deconvolution":
+            original = net.layer(layer.name)
+            if original.blobs and is_diagonal_bilinear(original.blobs[0], original.group):
+                layer.blobs[0][...] = diagonal_bilinear(layer.blobs[0].shape, 1)
+                if len(layer.blobs) > 1:
+                    layer.blobs[1][...] = 0
+    return skeleton
+
+
+def _builds(net: Net, start: str, shapes: dict, fc_pad) -> bool:
+    try:
+        densify(_skeleton(net, shapes), start, fc_pad=fc_pad)
+    except CropFitError:
+        return False
+    except ValueError:
+        return False                 # the original itself does not build at that size
+    return True
+
+
+def fitting_input_sizes(net: Net, start: str, input_name: str | None = None, radius: int = 32,
+                        count: int = 4, fc_pad=0) -> dict:
+    """``{"h": [...], "w": [...], "best": (h, w) or None}``: up to ``count`` sizes per axis of input
+    ``input_name`` (default: the net's first input), within ``radius`` of its declared size, at which
+    ``densify(net, start)`` builds (every Crop fits every fragment), the other axis kept as declared
+    (or, when no size fits with it, at the nearest size found for it); ``best`` the nearest pair.
+
+    Every input declared with the same spatial size as ``input_name`` (an FCN's label) is resized
+    with it.  Searched on a one-channel copy of the net (:func:`_skeleton`), so a call costs a few
+    dozen shape-only builds.  Example: the fcn_skip fixture densified at pool1 fits at none of its
+    declared sizes but at nearby ones.
+    """
+    input_name = input_name or net.input_names[0]
+    declared = {t: tuple(net.blob_shapes[t]) for t in net.input_names}
+    base = declared[input_name]
+    if len(base) != 4:
+        raise ValueError(f"fitting_input_sizes: input {input_name!r} is not N,C,H,W ({base})")
+    def scan(a, other):
+        """Sizes along axis ``a`` (the other axis at ``other``), nearest to the declared one first."""
+        sizes = []
+        for n in sorted(range(max(1, base[2 + a] - radius), base[2 + a] + radius + 1),
+                        key=lambda v: (abs(v - base[2 + a]), v)):
+            hw = (n, other) if a == 0 else (other, n)
+            shapes = {t: s[:2] + hw if len(s) == 4 and s[2:] == base[2:] else s
+                      for t, s in declared.items()}
+            if _builds(net, start, shapes, fc_pad):
+                sizes.append(n)
+                if len(sizes) == count:
+                    break
+        return sorted(sizes, key=lambda v: (abs(v - base[2 + a]), v))
+
+    h, w = scan(0, base[3]), scan(1, base[2])
+    if not h and w:                  # the declared width fits nowhere: search heights at a good width
+        h = scan(0, w[0])
+    if not w and h:
+        w = scan(1, h[0])
+    return {"h": sorted(h), "w": sorted(w), "best": (h[0], w[0]) if h and w else None}

@@ -267,3 +267,32 @@ class Net:
         for name, vid in self._first.items():
             out[name] = diffs[vid] if vid in diffs else np.zeros_like(self._values[vid])
         return out
+
+
+def with_input_shapes(net: Net, shapes: dict) -> Net:
+    """A copy of ``net`` whose Input layers declare ``shapes`` (``{top: dims}``), built anew (so that
+    layers whose configuration depends on the input size, densify's validity masks for one, are
+    derived for it), parameters copied by layer name.  A top that is not an input, or a parameter
+    whose shape changes with the input (an InnerProduct), is a ValueError naming it."""
+    import copy
+
+    unknown = sorted(set(shapes) - set(net.input_names))
+    if unknown:
+        raise ValueError(f"input shape given for {unknown}, which the net does not have as inputs "
+                         f"(its inputs: {net.input_names})")
+    specs = copy.deepcopy(net.specs)
+    for spec in specs:
+        if spec.get("type") == "Input":
+            tops = as_list(spec.get("top"))
+            declared = as_list(spec.get("input_param", {}).get("shape"))
+            spec.setdefault("input_param", {})["shape"] = [
+                {"dim": [int(d) for d in shapes[t]]} if t in shapes else
+                (declared[i] if i < len(declared) else declared[-1]) for i, t in enumerate(tops)]
+    out = Net(specs, **net.build_options, name=net.name)
+    for name, blobs in net.params.items():
+        for i, (src, dst) in enumerate(zip(blobs, out.params.get(name, []))):
+            if src.shape != dst.shape:
+                raise ValueError(f"layer {name!r}: parameter {i} is {src.shape} for the declared input "
+                                 f"shape and {dst.shape} for {shapes}: this layer fixes its input's size")
+            dst[...] = src
+    return out
