@@ -499,7 +499,8 @@ EXPORTERS = {
 def _refuse(layer):
     if layer.is_loss:
         return layer.error(f"loss layers have no inference meaning in ONNX; {DEPLOY_HINT}, or pass "
-                           f"skip_losses=True to leave them and their label inputs out")
+                           f"skip_losses=True (econv export-onnx --skip-losses) to leave them and their label "
+                           f"inputs out")
     if layer.type.endswith("Data") or not layer.bottom_names:
         return layer.error(f"data layers read files; {DEPLOY_HINT} (an Input layer replaces it)")
     return layer.error(f"no ONNX mapping for layer type {layer.type!r} (exportable: "

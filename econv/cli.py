@@ -166,6 +166,48 @@ def cmd_vectors(args) -> int:
     return 0
 
 
+EXPORT_ONNX_DESCRIPTION = """\
+Write PROTOTXT (with WEIGHTS) as an ONNX model (float32, opset 19, static shapes) that follows
+Caffe's rules exactly, written atomically to -o OUT.  Pooling keeps Caffe's ceil sizes, clip rule and
+AVE divisor (explicit Pad + floor-mode pooling + a divisor correction, not the converters' floor and
+end-padding trick); convolutions keep group and dilation; Deconvolution is ConvTranspose with Caffe's
+own weight layout; LRN, BatchNorm (scale factor blob, eps), Scale, Crop, Eltwise coefficients,
+InnerProduct axis/transpose map one to one.  --dense-from L exports the dense net (densify at L:
+eConv as Conv dilations, ePool as dilated pooling with its end padding, the FCN's equivalent
+deconvolutions and validity masks).  Names: a blob's final value keeps its name; a value that a later
+in-place layer overwrites is named blob@layer (--all-blobs makes every one a graph output).  Loss and
+data layers are refused (econv deploy writes the deploy net) unless --skip-losses.  Exit status 2, no
+file written, when a layer cannot be exported; caffe_import/onnx_writer.py has the full table."""
+
+
+def _input_shapes(net, items) -> dict:
+    """``--input-shape`` values, ``NAME=N,C,H,W`` or (one-input nets) ``N,C,H,W``, as a dict."""
+    shapes = {}
+    for item in items or []:
+        name, sep, dims = item.rpartition("=")
+        shapes[name if sep else _single_input(net)] = _dims(dims)
+    return shapes
+
+
+def cmd_export_onnx(args) -> int:
+    from caffe_import import load_net
+    from caffe_import.onnx_writer import export_onnx
+
+    net = load_net(args.prototxt, args.weights)
+    if args.dense_from:
+        from reference import densify
+
+        net = densify(net, args.dense_from)
+    try:
+        info = export_onnx(net, args.output, input_shapes=_input_shapes(net, args.input_shape),
+                           all_blobs=args.all_blobs, skip_losses=args.skip_losses)
+    except ImportError as e:
+        raise ValueError(str(e)) from None
+    print(f"{args.output}: {info['nodes']} ONNX nodes, inputs {', '.join(info['inputs'])}, "
+          f"{len(info['outputs'])} outputs ({', '.join(info['outputs'][-3:])})", file=sys.stderr)
+    return 0
+
+
 TASKS = ("segmentation", "classification", "regression", "localization")
 DEMO_DESCRIPTION = """\
 The paper's experiments at small scale, on real handwritten digits (scikit-learn's, shipped in its
@@ -275,6 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
                         "original too")
     p.set_defaults(func=cmd_densify)
+
+    p = sub.add_parser(
+        "export-onnx", help="write a Caffe model as ONNX, Caffe's rules mapped faithfully",
+        description=EXPORT_ONNX_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prototxt")
+    p.add_argument("weights", nargs="?", help=".caffemodel or .caffemodel.h5 (default: the fillers' "
+                                              "values)")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write (atomically)")
+    p.add_argument("--dense-from", metavar="LAYER", help="export the dense net, densified at LAYER")
+    p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W",
+                   help="shape of an input (repeatable; N,C,H,W alone for a one-input net); default: "
+                        "the prototxt's")
+    p.add_argument("--all-blobs", action="store_true",
+                   help="every blob write a graph output (blob, blob@layer), for layer-by-layer checks")
+    p.add_argument("--skip-losses", action="store_true",
+                   help="leave loss layers and the label inputs only they read out instead of refusing")
+    p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser(
         "demo", help="the main job: FCN-8s on digit scenes, baseline vs dense vs dpoa (mean IU)",

@@ -1,0 +1,80 @@
+"""onnxruntime through econv's ONNX export (``caffe_import.onnx_writer``), CPU execution provider.
+
+The Caffe files are read by econv (``caffe_import.load_net``), written as ONNX with every blob write
+a graph output (``blob`` for a blob's final value, ``blob@layer`` for a value a later in-place layer
+overwrites: Note [Blob names] of :mod:`caffe_import.onnx_writer`) and run by onnxruntime.  So a
+divergence found here is onnxruntime's reading of a faithful ONNX model of Caffe's rules, not a
+converter's mapping.  Loss layers, and the label inputs only they read, are left out.
+
+    from econv.runtimes import onnxruntime as rt
+    if rt.available():
+        out = rt.run("net.prototxt", "weights.caffemodel", {"data": x}, want=None)
+        out["conv1"], out["conv1@conv1"]      # after the in-place ReLU, and the convolution's own
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+NAME = "onnxruntime"
+INSTALL_HINT = 'the onnxruntime runtime needs onnx and onnxruntime: pip install "econv[onnx]"'
+
+
+def available() -> bool:
+    """True when both ``onnx`` and ``onnxruntime`` import."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _session(path):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError(INSTALL_HINT) from None
+    options = ort.SessionOptions()
+    options.log_severity_level = 3          # no warnings about unused initializers on stderr
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarray],
+        want: list[str] | None) -> dict[str, np.ndarray]:
+    """Run the net in onnxruntime (float32) on ``inputs``; return ``{onnx output name: array}``.
+
+    ``want``: the output names to return (blob names, ``blob@layer``); None = all of them.  Names in
+    ``want`` that the model does not output are left out of the result (the caller reports them).
+    Inputs that only loss layers read are accepted and ignored; an input the net lacks, or a missing
+    one, is a ValueError.
+    """
+    from caffe_import import load_net
+    from caffe_import.onnx_writer import export_onnx
+
+    if not available():
+        raise ImportError(INSTALL_HINT)
+    net = load_net(prototxt_path, weights_path)
+    unknown = sorted(set(inputs) - set(net.input_names))
+    if unknown:
+        raise ValueError(f"inputs {unknown} are not inputs of the net (inputs: {net.input_names})")
+    shapes = {k: np.shape(v) for k, v in inputs.items()}
+    with tempfile.TemporaryDirectory(prefix="econv-onnx-") as folder:
+        path = os.path.join(folder, "model.onnx")
+        export_onnx(net, path, input_shapes=shapes, all_blobs=True, skip_losses=True)
+        session = _session(path)
+    feed = {}
+    for i in session.get_inputs():
+        if i.name not in inputs:
+            raise ValueError(f"input {i.name!r} missing (shape {i.shape})")
+        feed[i.name] = np.ascontiguousarray(inputs[i.name], dtype=np.float32)
+    names = [o.name for o in session.get_outputs()]
+    if want is not None:
+        wanted = set(want)
+        names = [n for n in names if n in wanted]
+    if not names:
+        return {}
+    return dict(zip(names, session.run(names, feed)))
