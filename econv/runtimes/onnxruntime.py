@@ -1,5 +1,8 @@
 """onnxruntime through econv's ONNX export (``caffe_import.onnx_writer``), CPU execution provider.
 
+Adapter interface (shared by every runtime in ``econv.runtimes``): ``NAME``, ``INSTALL_HINT``,
+``available()``, ``run(prototxt_path, weights_path, inputs, want) -> {name: array}``.
+
 The Caffe files are read by econv (``caffe_import.load_net``), written as ONNX with every blob write
 a graph output (``blob`` for a blob's final value, ``blob@layer`` for a value a later in-place layer
 overwrites: Note [Blob names] of :mod:`caffe_import.onnx_writer`) and run by onnxruntime.  So a
@@ -13,9 +16,6 @@ converter's mapping.  Loss layers, and the label inputs only they read, are left
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
 
 import numpy as np
 
@@ -33,14 +33,14 @@ def available() -> bool:
     return True
 
 
-def _session(path):
+def _session(model_bytes):
     try:
         import onnxruntime as ort
     except ImportError:
         raise ImportError(INSTALL_HINT) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3          # no warnings about unused initializers on stderr
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarray],
@@ -53,7 +53,7 @@ def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarr
     one, is a ValueError.
     """
     from caffe_import import load_net
-    from caffe_import.onnx_writer import export_onnx
+    from caffe_import.onnx_writer import to_onnx
 
     if not available():
         raise ImportError(INSTALL_HINT)
@@ -62,10 +62,10 @@ def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarr
     if unknown:
         raise ValueError(f"inputs {unknown} are not inputs of the net (inputs: {net.input_names})")
     shapes = {k: np.shape(v) for k, v in inputs.items()}
-    with tempfile.TemporaryDirectory(prefix="econv-onnx-") as folder:
-        path = os.path.join(folder, "model.onnx")
-        export_onnx(net, path, input_shapes=shapes, all_blobs=True, skip_losses=True)
-        session = _session(path)
+    # in memory, not through a file (the same bytes; VGG-16: 1.7 s to serialize, 4.3 s to write)
+    model = to_onnx(net, input_shapes=shapes, all_blobs=True, skip_losses=True, check=False)
+    session = _session(model.SerializeToString())
+    del model
     feed = {}
     for i in session.get_inputs():
         if i.name not in inputs:
