@@ -16,7 +16,9 @@ an earlier one ``blob@layer`` (the layer that wrote it).  VGG's ``conv1_1`` is `
 (the convolution) and ``conv1_1`` (its in-place ReLU); a Dropout after ``fc6``'s ReLU makes
 ``fc6@fc6``, ``fc6@relu6`` and ``fc6``.  Graph inputs are the Input layers' tops; graph outputs
 are the net's outputs (blobs no layer reads), or with ``all_blobs=True`` every value above in
-execution order (inputs excepted: ONNX outputs must be computed).  Internal values are named
+execution order (inputs excepted: ONNX outputs must be computed).  An input that an in-place
+layer overwrites (a ReLU on ``data``) is the graph input ``data@data`` (its Input layer's name);
+:func:`onnx_names` maps every value back to ``(blob, layer)``.  Internal values are named
 ``layer/what``.
 
 Note [Pooling].  Caffe's pooling (CAFFE_FACTS 3.1, :mod:`reference.pool`) is not any one setting
@@ -158,7 +160,8 @@ class _Plan:
         consumed = {v for entry in self.layers for v in entry[1]}
         input_names = {n for n, _ in self.inputs}
         self.all_outputs = [n for n in names if n not in input_names]
-        self.net_outputs = [n for n in self.all_outputs if n not in consumed and "@" not in n] or \
+        final = {names[v] for v in latest.values()}
+        self.net_outputs = [n for n in self.all_outputs if n not in consumed and n in final] or \
             self.all_outputs[-1:]
 
 
@@ -174,8 +177,9 @@ def onnx_names(net, input_shapes=None, skip_losses=False) -> dict:
 # ---- the graph builder --------------------------------------------------------------------------
 
 class _Builder:
-    def __init__(self, helper, numpy_helper, reserved):
+    def __init__(self, helper, numpy_helper, reserved, pooling="explicit"):
         self.helper, self.numpy_helper = helper, numpy_helper
+        self.pooling = pooling
         self.nodes, self.initializers = [], []
         self.used = set(reserved)
 
@@ -232,6 +236,8 @@ def pool_nodes(g, x, shape, kernel, stride, pad, est, mode, round_mode, pad_end,
     from reference.sizes import extent
 
     geo = pool_geometry(hint, shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    if g.pooling == "native":
+        return _native_pool(g, x, geo, hint, out)
     ext = [extent(geo.kernel[a], geo.est[a]) for a in (0, 1)]
     end = [geo.pad[a] + geo.end_hw[a] for a in (0, 1)]
     fill = -FLT_MAX if mode == "max" else 0.0
@@ -258,6 +264,20 @@ def pool_nodes(g, x, shape, kernel, stride, pad, est, mode, round_mode, pad_end,
         y = g.op("Mul", [y, g.const(f"{hint}/divisor_factor", factor[None, None])], out=out,
                  hint=f"{hint}/divisor")
     return y
+
+
+def _native_pool(g, x, geo, hint, out):
+    """A converter's mapping (``pooling="native"``): ONNX's own ``pads``/``ceil_mode``/
+    ``count_include_pad=1``, so the runtime's pooling rules decide (docs/RUNTIMES_onnxruntime.md)."""
+    if geo.mode == "ave" and any(geo.pad_end):
+        raise ValueError(f"{hint}: pooling='native' cannot express pad_end for AVE (ONNX would count it "
+                         f"in the divisor); use pooling='explicit'")
+    attrs = dict(kernel_shape=list(geo.kernel), strides=list(geo.stride), dilations=list(geo.est),
+                 pads=list(geo.pad) + [geo.pad[a] + geo.pad_end[a] for a in (0, 1)],
+                 ceil_mode=int(geo.round_mode == "ceil"))
+    if geo.mode == "ave":
+        return g.op("AveragePool", [x], out=out, hint=f"{hint}/averagepool", count_include_pad=1, **attrs)
+    return g.op("MaxPool", [x], out=out, hint=f"{hint}/maxpool", **attrs)
 
 
 # ---- one function per layer type ----------------------------------------------------------------
@@ -509,13 +529,16 @@ def _refuse(layer):
 
 # ---- the model ------------------------------------------------------------------------------------
 
-def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset=OPSET, check=True):
+def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset=OPSET, check=True,
+            pooling="explicit"):
     """The ONNX model (``onnx.ModelProto``) of ``net`` (module docstring).
 
     ``input_shapes``: ``{input blob: shape}`` in place of the declared ones; ``all_blobs``: every
     blob write a graph output (Note [Blob names]); ``skip_losses``: leave loss layers (and the inputs
     only they read) out instead of refusing them; ``check``: run ``onnx.checker`` (2.6 s of VGG-16's
-    7).  ValueError naming the layer for anything that cannot be exported.
+    7); ``pooling``: "explicit" (Note [Pooling], exact) or "native" (what a converter writes: ONNX's
+    ``pads``, ``ceil_mode`` and ``count_include_pad=1``, to find where a runtime's own rules differ
+    from Caffe's).  ValueError naming the layer for anything that cannot be exported.
     """
     onnx, helper, numpy_helper = _import_onnx()
     if opset < OPSET:
@@ -523,8 +546,10 @@ def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset
     for layer in net.layers:
         if layer.type != "Input" and layer.type not in EXPORTERS and not (skip_losses and layer.is_loss):
             raise _refuse(layer)
+    if pooling not in ("explicit", "native"):
+        raise ValueError(f"pooling must be 'explicit' or 'native', got {pooling!r}")
     plan = _Plan(net, input_shapes, skip_losses)
-    g = _Builder(helper, numpy_helper, plan.names)
+    g = _Builder(helper, numpy_helper, plan.names, pooling)
     for layer, bottoms, tops, shapes_in, shapes_out in plan.layers:
         if layer.type == "Input":
             continue
@@ -544,12 +569,12 @@ def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset
 
 
 def export_onnx(net, path, *, input_shapes=None, all_blobs=False, skip_losses=False, opset=OPSET,
-                check=True) -> dict:
+                check=True, pooling="explicit") -> dict:
     """Write ``net`` as an ONNX model to ``path`` atomically; returns ``{"nodes", "inputs", "outputs"}``
     counts and names (see :func:`to_onnx` for the options)."""
     onnx, _, _ = _import_onnx()
     model = to_onnx(net, input_shapes=input_shapes, all_blobs=all_blobs, skip_losses=skip_losses,
-                    opset=opset, check=check)
+                    opset=opset, check=check, pooling=pooling)
     with atomic_output(os.fspath(path)) as tmp:
         onnx.save_model(model, tmp)
     return {"nodes": len(model.graph.node), "inputs": [i.name for i in model.graph.input],

@@ -200,7 +200,8 @@ def cmd_export_onnx(args) -> int:
         net = densify(net, args.dense_from)
     try:
         info = export_onnx(net, args.output, input_shapes=_input_shapes(net, args.input_shape),
-                           all_blobs=args.all_blobs, skip_losses=args.skip_losses)
+                           all_blobs=args.all_blobs, skip_losses=args.skip_losses,
+                           pooling=args.pooling)
     except ImportError as e:
         raise ValueError(str(e)) from None
     print(f"{args.output}: {info['nodes']} ONNX nodes, inputs {', '.join(info['inputs'])}, "
@@ -333,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="every blob write a graph output (blob, blob@layer), for layer-by-layer checks")
     p.add_argument("--skip-losses", action="store_true",
                    help="leave loss layers and the label inputs only they read out instead of refusing")
+    p.add_argument("--pooling", choices=["explicit", "native"], default="explicit",
+                   help="explicit (default): Pad + floor pooling + divisor fix, exact everywhere; native: "
+                        "ONNX's ceil_mode/pads/count_include_pad=1 as converters write it, so the runtime's "
+                        "own pooling rules decide (see docs/RUNTIMES_onnxruntime.md)")
     p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser(

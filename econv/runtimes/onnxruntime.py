@@ -44,16 +44,18 @@ def _session(model_bytes):
 
 
 def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarray],
-        want: list[str] | None) -> dict[str, np.ndarray]:
+        want: list[str] | None, *, pooling: str = "explicit") -> dict[str, np.ndarray]:
     """Run the net in onnxruntime (float32) on ``inputs``; return ``{onnx output name: array}``.
 
     ``want``: the output names to return (blob names, ``blob@layer``); None = all of them.  Names in
     ``want`` that the model does not output are left out of the result (the caller reports them).
     Inputs that only loss layers read are accepted and ignored; an input the net lacks, or a missing
-    one, is a ValueError.
+    one, is a ValueError.  ``pooling="native"`` exports pooling as a converter would (ONNX's own
+    ``ceil_mode``/``pads``/``count_include_pad``), so that onnxruntime's pooling rules are what is
+    checked; the default export is exact (Note [Pooling] of caffe_import.onnx_writer).
     """
     from caffe_import import load_net
-    from caffe_import.onnx_writer import to_onnx
+    from caffe_import.onnx_writer import onnx_names, to_onnx
 
     if not available():
         raise ImportError(INSTALL_HINT)
@@ -63,14 +65,17 @@ def run(prototxt_path: str, weights_path: str | None, inputs: dict[str, np.ndarr
         raise ValueError(f"inputs {unknown} are not inputs of the net (inputs: {net.input_names})")
     shapes = {k: np.shape(v) for k, v in inputs.items()}
     # in memory, not through a file (the same bytes; VGG-16: 1.7 s to serialize, 4.3 s to write)
-    model = to_onnx(net, input_shapes=shapes, all_blobs=True, skip_losses=True, check=False)
+    model = to_onnx(net, input_shapes=shapes, all_blobs=True, skip_losses=True, check=False,
+                    pooling=pooling)
     session = _session(model.SerializeToString())
     del model
+    blob_of = {name: blob for name, (blob, _) in onnx_names(net, shapes, skip_losses=True).items()}
     feed = {}
-    for i in session.get_inputs():
-        if i.name not in inputs:
-            raise ValueError(f"input {i.name!r} missing (shape {i.shape})")
-        feed[i.name] = np.ascontiguousarray(inputs[i.name], dtype=np.float32)
+    for i in session.get_inputs():           # "data", or "data@data" when a layer overwrites it
+        blob = blob_of.get(i.name, i.name)
+        if blob not in inputs:
+            raise ValueError(f"input {blob!r} missing (shape {i.shape})")
+        feed[i.name] = np.ascontiguousarray(inputs[blob], dtype=np.float32)
     names = [o.name for o in session.get_outputs()]
     if want is not None:
         wanted = set(want)

@@ -383,3 +383,52 @@ def test_input_shapes_and_atomic_file(tmp_path):
     with pytest.raises(ValueError):
         export_onnx(loss_net(), tmp_path / "bad.onnx")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]     # nothing half-written
+
+
+# ---- pooling="native": onnxruntime's own rules (the findings of docs/RUNTIMES_onnxruntime.md) ---------
+
+NATIVE_AGREES = ["max_ceil_overhang", "max_pad_clip", "ave_pad_overhang", "ave_no_pad_overhang",
+                 "ave_pad_clip", "ave_asymmetric", "max_floor", "ave_floor_pad", "max_global",
+                 "ave_global", "max_pad_ge_stride"]
+
+
+def run_quiet(model, feed):
+    options = ort.SessionOptions()
+    options.log_severity_level = 4      # onnxruntime warns when its output shape is not the model's
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {k: v.astype(np.float32) for k, v in feed.items()})[0]
+
+
+@pytest.mark.parametrize("case", NATIVE_AGREES)
+def test_native_pooling_agrees_where_onnxruntime_follows_caffe(case):
+    """ceil_mode=1 + count_include_pad=1 + pads: onnxruntime's windows, clip rule and AVE divisor
+    (capped at H + p) are Caffe's in these cases."""
+    net = rounded_net(POOL_CASES[case][0])
+    feed = inputs_for(net)
+    model = to_onnx(net, pooling="native")
+    assert "Pad" not in [n.op_type for n in model.graph.node]
+    assert max_rel_err(run_quiet(model, feed), net.forward(**feed)["pool"]) <= TOL
+
+
+def test_native_pooling_where_onnxruntime_differs_from_caffe():
+    # 1. an unpadded ceil window that starts past the image: Caffe keeps it, onnxruntime drops it
+    for case in ("max_empty_window", "ave_empty_window"):
+        net = rounded_net(POOL_CASES[case][0])          # 6 x 7 input, kernel 1, stride 2
+        assert net.blob_shapes["pool"][2:] == (4, 4)
+        assert run_quiet(to_onnx(net, pooling="native"), inputs_for(net)).shape[2:] == (3, 4)
+    # 2. padding >= kernel (ePool: pad p*E, pad_end): the ONNX spec allows it, onnxruntime refuses it
+    net = rounded_net(POOL_CASES["epool_max"][0])
+    with pytest.raises(Exception, match="Pad should be smaller than kernel"):
+        run_quiet(to_onnx(net, pooling="native"), inputs_for(net))
+    check(net)                                          # the explicit export is exact
+    # 3. pad_end for AVE has no ONNX attribute (end pads would count in the divisor)
+    with pytest.raises(ValueError, match="cannot express pad_end for AVE"):
+        to_onnx(rounded_net(POOL_CASES["epool_ave"][0]), pooling="native")
+    # 4. ONNX's default count_include_pad=0 (padding not counted in the divisor) is wrong
+    net = rounded_net(POOL_CASES["ave_pad_overhang"][0])
+    model = to_onnx(net, pooling="native")
+    for attr in model.graph.node[0].attribute:
+        if attr.name == "count_include_pad":
+            attr.i = 0
+    feed = inputs_for(net)
+    assert max_rel_err(run_quiet(model, feed), net.forward(**feed)["pool"]) > 0.1

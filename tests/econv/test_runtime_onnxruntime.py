@@ -56,3 +56,17 @@ def test_other_input_shapes_and_bad_inputs():
         rt.run(str(folder / "net.prototxt"), None, {"data": x, "extra": x}, want=None)
     with pytest.raises(ValueError, match="missing"):
         rt.run(str(folder / "net.prototxt"), None, {}, want=None)
+
+
+def test_an_input_overwritten_in_place(tmp_path):
+    """A ReLU in place on the input: the graph input is data@data, fed from inputs["data"]."""
+    proto = tmp_path / "net.prototxt"
+    proto.write_text('layer { name: "data" type: "Input" top: "data" '
+                     'input_param { shape { dim: 1 dim: 2 dim: 3 dim: 3 } } }\n'
+                     'layer { name: "relu" type: "ReLU" bottom: "data" top: "data" }\n'
+                     'layer { name: "sig" type: "Sigmoid" bottom: "data" top: "sig" }\n')
+    x = np.linspace(-2, 2, 18).reshape(1, 2, 3, 3).astype(np.float32)
+    out = rt.run(str(proto), None, {"data": x}, want=None)
+    assert list(out) == ["data", "sig"]
+    np.testing.assert_array_equal(out["data"], np.maximum(x, 0))
+    np.testing.assert_allclose(out["sig"], 1 / (1 + np.exp(-np.maximum(x, 0))), rtol=1e-6)
