@@ -32,9 +32,9 @@ overhanging ``H + p``: only the part inside ``[-p, H + p)`` counts) a constant `
 ``kh*kw / divisor`` per output position restores it (0 where the divisor is 0, the reference's value
 for Caffe's degenerate 0/0 window).  Worked example, H = 4, k 3, s 2, p 1: three windows ``[-1, 2)``,
 ``[1, 4)``, ``[3, 5)``; the input is padded to ``[-1, 6)`` (one more at the end for the last window,
-which overhangs), the factors per row are ``[1, 1, 3/2]``.  MAX with padding: a window containing
-padding and only ``-inf`` values gives ``-FLT_MAX`` as Caffe; a padding-free window of ``-inf`` gives
-``-inf`` (Caffe: ``-FLT_MAX``, its accumulator's start).
+which overhangs), the factors per row are ``[1, 1, 3/2]``.  MAX ends with ``Max(y, -FLT_MAX)``:
+Caffe's accumulator starts at ``-FLT_MAX``, so a window of ``-inf`` values (or of padding only)
+gives ``-FLT_MAX``.
 
 What maps to what (``est`` is eConv/ePool's tap spacing, ONNX's ``dilations``):
 
@@ -44,7 +44,8 @@ Caffe layer          ONNX
 Input                graph input (float32, the declared or given shape)
 Convolution          Conv (pads, strides, dilations = est, group); eConv the same
 Deconvolution        ConvTranspose (Caffe's weight layout (C_in, C_out/group, kh, kw) is ONNX's)
-Pooling MAX / AVE    Pad + MaxPool / AveragePool (+ Mul) as Note [Pooling]; global = kernel H x W;
+Pooling MAX / AVE    Pad + MaxPool + Max / Pad + AveragePool (+ Mul), Note [Pooling]; global =
+                     kernel H x W;
                      ePool (est, pad_end) the same with dilations
 InnerProduct         Reshape to (M, K) + Gemm (transB unless ``transpose``) + Reshape (``axis``)
 ReLU                 Relu, or LeakyRelu(alpha = negative_slope)
@@ -252,17 +253,21 @@ def pool_nodes(g, x, shape, kernel, stride, pad, est, mode, round_mode, pad_end,
         factor = np.divide(k, div, out=np.zeros_like(div), where=div > 0)
         if np.all(factor == 1):
             factor = None
-    last = not trim and factor is None
+    steps = []          # after the pooling: each (y, out) -> y, the last one writes ``out``
+    if trim:
+        steps.append(lambda y, o: g.slice(y, [0, 0], list(geo.out_hw), [2, 3], f"{hint}/trim", out=o))
+    if factor is not None:
+        steps.append(lambda y, o: g.op("Mul", [y, g.const(f"{hint}/divisor_factor", factor[None, None])],
+                                       out=o, hint=f"{hint}/divisor"))
+    if mode == "max":   # Caffe's accumulator starts at -FLT_MAX: a window of -inf gives -FLT_MAX
+        steps.append(lambda y, o: g.op("Max", [y, g.const(f"{hint}/lowest", -FLT_MAX)], out=o,
+                                       hint=f"{hint}/lowest"))
     op = "MaxPool" if mode == "max" else "AveragePool"
-    y = g.op(op, [xp], out=out if last else None, hint=f"{hint}/{op.lower()}",
+    y = g.op(op, [xp], out=None if steps else out, hint=f"{hint}/{op.lower()}",
              kernel_shape=list(geo.kernel), strides=list(geo.stride), dilations=list(geo.est),
              pads=[0, 0, 0, 0])
-    if trim:
-        y = g.slice(y, [0, 0], list(geo.out_hw), [2, 3], f"{hint}/trim",
-                    out=out if factor is None else None)
-    if factor is not None:
-        y = g.op("Mul", [y, g.const(f"{hint}/divisor_factor", factor[None, None])], out=out,
-                 hint=f"{hint}/divisor")
+    for i, step in enumerate(steps):
+        y = step(y, out if i == len(steps) - 1 else None)
     return y
 
 

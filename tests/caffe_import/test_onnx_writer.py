@@ -141,6 +141,18 @@ def test_empty_windows_give_the_references_values():
     assert np.all(out[:, :, 3, :] == 0) and np.all(np.isfinite(out))
 
 
+@pytest.mark.parametrize("params", [dict(kernel_size=2, stride=2), dict(kernel_size=3, stride=2, pad=1)])
+def test_max_pool_of_minus_inf_and_nan_is_caffes(params):
+    """Caffe's MAX starts at -FLT_MAX and NaN never wins: windows of -inf/NaN give -FLT_MAX."""
+    net = rounded_net(pool("x", h=4, w=4, **params))
+    x = np.full((2, 3, 4, 4), -np.inf)
+    x[0, 0, 0, 0] = x[0, 0, 2, 3] = np.nan
+    x[0, 0, 3, 3] = 1.0
+    ours, theirs = net.forward(x=x)["pool"], run_ort(to_onnx(net), {"x": x})["pool"]
+    np.testing.assert_array_equal(theirs, ours.astype(np.float32))
+    assert ours[0, 0, 0, 0] == -FLT_MAX and ours[0, 0, -1, -1] == 1.0
+
+
 def test_the_converters_floor_and_end_padding_trick_is_not_used():
     """The AVE divisor fix is there only where Caffe's divisor differs from kh*kw."""
     model = to_onnx(rounded_net(POOL_CASES["ave_pad_overhang"][0]))
