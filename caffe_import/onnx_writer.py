@@ -221,10 +221,6 @@ class _Builder:
         return self.op("Reshape", [x, self.ints(f"{hint}_shape", list(shape))], out=out, hint=hint)
 
 
-def _f32(a):
-    return np.asarray(a, dtype=np.float32)
-
-
 def _axis(axis, ndim):
     return axis + ndim if axis < 0 else axis
 
@@ -524,8 +520,8 @@ EXPORTERS = {
 def _refuse(layer):
     if layer.is_loss:
         return layer.error(f"loss layers have no inference meaning in ONNX; {DEPLOY_HINT}, or pass "
-                           f"skip_losses=True (econv export-onnx --skip-losses) to leave them and their label "
-                           f"inputs out")
+                           f"skip_losses=True (econv export-onnx --skip-losses) to leave them and "
+                           f"their label inputs out")
     if layer.type.endswith("Data") or not layer.bottom_names:
         return layer.error(f"data layers read files; {DEPLOY_HINT} (an Input layer replaces it)")
     return layer.error(f"no ONNX mapping for layer type {layer.type!r} (exportable: "

@@ -108,7 +108,8 @@ def onnxruntime_node(op, attrs, x):
     from onnx import TensorProto, helper
 
     node = helper.make_node(op, ["x"], ["y"], **attrs)
-    graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+    graph = helper.make_graph([node], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
     model.ir_version = 9

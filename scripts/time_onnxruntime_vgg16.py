@@ -65,7 +65,8 @@ def main(argv=None) -> int:
         ours = net.forward(data=x)
         times["reference forward (NumPy)"] = time.perf_counter() - t
         worst = max((max_rel_err(v, ours[k]), k) for k, v in theirs.items() if "@" not in k)
-    print(f"VGG-16 at {args.size}x{args.size}, {sum(b.size for bs in net.params.values() for b in bs) / 1e6:.0f} M "
+    count = sum(b.size for blobs in net.params.values() for b in blobs)
+    print(f"VGG-16 at {args.size}x{args.size}, {count / 1e6:.0f} M "
           f"parameters, {size_mb:.0f} MiB ONNX, {len(names)} outputs, onnxruntime {ort.__version__}, "
           f"{os.cpu_count()} CPUs")
     for what, seconds in times.items():

@@ -30,7 +30,8 @@ def layer(name, type_, bottom, top=None, **p):
 
 
 def pool(bottom, h=7, w=None, **p):
-    return [data("x", (2, 3, h, h + 1 if w is None else w)), layer("pool", "Pooling", bottom, pooling_param=p)]
+    return [data("x", (2, 3, h, h + 1 if w is None else w)),
+            layer("pool", "Pooling", bottom, pooling_param=p)]
 
 
 def conv(name, bottom, **p):
@@ -168,7 +169,8 @@ def test_the_converters_floor_and_end_padding_trick_is_not_used():
 
 LAYER_CASES = {
     "conv_group_dilation": [data("x", (2, 4, 11, 10)),
-                            conv("c", "x", num_output=6, kernel_size=3, group=2, dilation=2, pad=3, stride=2)],
+                            conv("c", "x", num_output=6, kernel_size=3, group=2, dilation=2, pad=3,
+                                 stride=2)],
     "conv_asymmetric_no_bias": [data("x", (1, 3, 9, 12)),
                                 conv("c", "x", num_output=2, kernel_h=3, kernel_w=2, stride_h=2, stride_w=1,
                                      pad_h=0, pad_w=1,
@@ -214,7 +216,8 @@ LAYER_CASES = {
                 layer("const", "Power", "x", "const", power_param={"power": 3.0, "scale": 0.0, "shift": 2.0}),
                 layer("one", "Power", "x", "one", power_param={"power": 0.0})],
     "lrn": [data("x", (2, 7, 6, 5)),
-            layer("across", "LRN", "x", "a", lrn_param={"local_size": 5, "alpha": 0.3, "beta": 0.75, "k": 2.0}),
+            layer("across", "LRN", "x", "a", lrn_param={"local_size": 5, "alpha": 0.3, "beta": 0.75,
+                                                        "k": 2.0}),
             layer("across3", "LRN", "x", "a3", lrn_param={"local_size": 3, "alpha": 1.0, "beta": 0.5}),
             layer("within", "LRN", "x", "w", lrn_param={"local_size": 3, "alpha": 0.2, "beta": 0.75,
                                                         "norm_region": "WITHIN_CHANNEL"}),
@@ -259,7 +262,8 @@ LAYER_CASES = {
     "shift": [data("x", (1, 2, 6, 7)),
               layer("sh", "Shift", "x", shift_param={"offset": [1, 2]}),
               layer("shp", "Shift", "x", "shp", shift_param={"offset": [2, 1], "pad": [2, 2]}),
-              layer("shi", "Shift", "x", "shi", shift_param={"offset": [1, 1], "pad": [1, 1], "fill": "-inf"}),
+              layer("shi", "Shift", "x", "shi", shift_param={"offset": [1, 1], "pad": [1, 1],
+                                                             "fill": "-inf"}),
               layer("p", "Pooling", "shi", pooling_param={"kernel_size": 2, "stride": 2})],
 }
 
@@ -321,9 +325,11 @@ def test_in_place_writes_get_blob_at_layer_names():
 
 def small_vgg():
     return [data("data", (1, 2, 19, 17)),
-            conv("conv1", "data", num_output=3, kernel_size=3, pad=1), layer("relu1", "ReLU", "conv1", "conv1"),
+            conv("conv1", "data", num_output=3, kernel_size=3, pad=1),
+            layer("relu1", "ReLU", "conv1", "conv1"),
             layer("pool1", "Pooling", "conv1", pooling_param={"kernel_size": 2, "stride": 2}),
-            conv("conv2", "pool1", num_output=4, kernel_size=3, pad=1), layer("relu2", "ReLU", "conv2", "conv2"),
+            conv("conv2", "pool1", num_output=4, kernel_size=3, pad=1),
+            layer("relu2", "ReLU", "conv2", "conv2"),
             layer("pool2", "Pooling", "conv2", pooling_param={"pool": "AVE", "kernel_size": 3, "stride": 2,
                                                               "pad": 1}),
             layer("fc", "InnerProduct", "pool2", inner_product_param={"num_output": 5, "weight_filler": G,
@@ -338,7 +344,8 @@ def test_dense_net_exports_exactly(start):
 
 
 def small_fcn(h, w):
-    layers = fcn("8s", widths=(2, 2, 2, 2, 2), convs=(1, 1, 1, 1, 1), fc=3, classes=2, input_shape=(1, 1, h, w))
+    layers = fcn("8s", widths=(2, 2, 2, 2, 2), convs=(1, 1, 1, 1, 1), fc=3, classes=2,
+                 input_shape=(1, 1, h, w))
     return rounded_net(layers, seed=1)
 
 

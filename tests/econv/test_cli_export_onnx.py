@@ -52,7 +52,8 @@ def test_loss_layers_refused_cleanly(tmp_path, capsys):
     out = tmp_path / "m.onnx"
     assert main(["export-onnx", proto, weights, "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("econv export-onnx: error: layer 'loss' (SoftmaxWithLoss)") and "econv deploy" in err
+    assert err.startswith("econv export-onnx: error: layer 'loss' (SoftmaxWithLoss)")
+    assert "econv deploy" in err
     assert not out.exists() and list(tmp_path.iterdir()) == []
     assert main(["export-onnx", proto, weights, "-o", str(out), "--skip-losses"]) == 0
     assert [i.name for i in onnx.load(str(out)).graph.input] == ["data"]

@@ -50,7 +50,8 @@ def test_in_place_intermediates_and_want():
 def test_other_input_shapes_and_bad_inputs():
     folder, inputs, _ = fixture("conv_pool")
     x = np.random.default_rng(0).normal(size=(1, 3, 21, 16)).astype(np.float32)
-    out = rt.run(str(folder / "net.prototxt"), str(folder / "weights.caffemodel"), {"data": x}, want=["pool2"])
+    out = rt.run(str(folder / "net.prototxt"), str(folder / "weights.caffemodel"), {"data": x},
+                 want=["pool2"])
     assert out["pool2"].shape == (1, 6, 6, 5)      # Caffe's ceil rule at 21x16
     with pytest.raises(ValueError, match="not inputs of the net"):
         rt.run(str(folder / "net.prototxt"), None, {"data": x, "extra": x}, want=None)
