@@ -134,6 +134,10 @@ class _Plan:
                               if t in tops]
                 bottoms, shapes_in = [], []
             else:
+                missing = [b for b in layer.bottom_names if b not in latest]
+                if missing:
+                    raise layer.error(f"reads {missing}, written only by the loss layers left out "
+                                      f"(skip_losses)")
                 bottoms = [latest[b] for b in layer.bottom_names]
                 shapes_in = [shape_of[v] for v in bottoms]
                 shapes_out = layer.setup(shapes_in)

@@ -377,6 +377,36 @@ def test_loss_layers_are_refused_or_skipped():
     assert [o.name for o in model.graph.output] == ["ip"]
 
 
+def test_data_layers_and_unmapped_types_are_refused(monkeypatch):
+    from reference.layers import base
+
+    class FakeData(base.Layer):           # stands for HDF5Data, ImageData, ...: no bottoms, reads files
+        type, n_bottom = "EconvTestOnlyData", (0, 0)
+
+        def reshape(self, shapes):
+            return [(1, 2, 3, 3)]
+
+    class FakeOp(base.Layer):
+        type = "EconvTestOnlyOp"
+
+    monkeypatch.setitem(base.LAYER_TYPES, FakeData.type, FakeData)
+    monkeypatch.setitem(base.LAYER_TYPES, FakeOp.type, FakeOp)
+    net = Net([{"name": "src", "type": FakeData.type, "top": ["x"]}])
+    with pytest.raises(ValueError, match=r"'src' \(EconvTestOnlyData\): data layers read files.*econv deploy"):
+        to_onnx(net)
+    net = Net([data("x", (1, 2, 3, 3)), layer("op", FakeOp.type, "x")])
+    with pytest.raises(ValueError, match=r"'op' \(EconvTestOnlyOp\): no ONNX mapping.*Convolution"):
+        to_onnx(net)
+
+
+def test_a_layer_reading_a_skipped_loss_top_is_refused():
+    net = rounded_net([data("data", (2, 3)), data("label", (2,)),
+                       layer("loss", "SoftmaxWithLoss", ["data", "label"], ["loss", "prob"]),
+                       layer("after", "TanH", "prob")])
+    with pytest.raises(ValueError, match=r"'after' \(TanH\): reads \['prob'\]"):
+        to_onnx(net, skip_losses=True)
+
+
 def test_train_phase_dropout_and_bad_options_are_refused():
     net = Net([data("x", (1, 2, 3, 3)), layer("d", "Dropout", "x")], phase="train")
     with pytest.raises(ValueError, match="'d' \\(Dropout\\).*TEST phase"):

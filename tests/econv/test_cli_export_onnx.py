@@ -39,6 +39,14 @@ def test_export_runs_and_names_outputs(tmp_path, capsys):
     assert "m.onnx" in capsys.readouterr().err
 
 
+def test_input_shape_without_a_name_for_a_one_input_net(tmp_path):
+    proto, weights = paths("v1_legacy")
+    out = tmp_path / "m.onnx"
+    assert main(["export-onnx", proto, weights, "-o", str(out), "--input-shape", "2,3,15,15"]) == 0
+    dims = [d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [2, 3, 15, 15]
+
+
 def test_dense_export(tmp_path):
     proto, weights = paths("conv_pool")
     out = tmp_path / "dense.onnx"
@@ -64,10 +72,11 @@ def test_bad_input_shape_and_bad_file(tmp_path, capsys):
     assert main(["export-onnx", proto, weights, "-o", str(tmp_path / "a.onnx"),
                  "--input-shape", "data=1,3,x"]) == 2
     assert main(["export-onnx", proto, weights, "-o", str(tmp_path / "a.onnx"),
-                 "--input-shape", "data=1,3,2,2"]) == 2        # too small for the kernels
+                 "--input-shape", "data=1,3,30,30"]) == 2      # fc's trained weights need 17x19
     bad = tmp_path / "bad.prototxt"
     bad.write_text("layer { name: ")
     assert main(["export-onnx", str(bad), "-o", str(tmp_path / "a.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("econv export-onnx: error:") == 3 and "Traceback" not in err
+    assert "layer 'fc' (InnerProduct): parameter blob 0 has shape (5, 16)" in err
     assert list(tmp_path.iterdir()) == [bad]
