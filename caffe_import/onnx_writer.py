@@ -44,9 +44,9 @@ Caffe layer          ONNX
 Input                graph input (float32, the declared or given shape)
 Convolution          Conv (pads, strides, dilations = est, group); eConv the same
 Deconvolution        ConvTranspose (Caffe's weight layout (C_in, C_out/group, kh, kw) is ONNX's)
-Pooling MAX / AVE    Pad + MaxPool + Max / Pad + AveragePool (+ Mul), Note [Pooling]; global =
-                     kernel H x W;
-                     ePool (est, pad_end) the same with dilations
+Pooling MAX          Pad (-FLT_MAX) + MaxPool + Max(-FLT_MAX), Note [Pooling]
+Pooling AVE          Pad (0) + AveragePool (+ Mul by kh*kw / Caffe's divisor), Note [Pooling];
+                     global pooling: kernel H x W; ePool (est, pad_end): the same with dilations
 InnerProduct         Reshape to (M, K) + Gemm (transB unless ``transpose``) + Reshape (``axis``)
 ReLU                 Relu, or LeakyRelu(alpha = negative_slope)
 Dropout              Identity (TEST phase; a TRAIN-phase Dropout is refused)
@@ -75,8 +75,13 @@ Not exported (a ValueError naming the layer and why): loss layers (SoftmaxWithLo
 EuclideanLoss, L1Loss; ``econv deploy`` writes the deploy net, or ``skip_losses=True`` drops them
 and the label inputs only they read), data layers (use an Input layer: ``econv deploy``),
 STOCHASTIC pooling (the reference has none either), TRAIN-phase Dropout, layer types without an
-entry above.  Differences that remain: NaN handling of MaxPool/Max (Caffe's NaN never wins a
-``>``), ties do not matter for the forward values.
+entry above.  Difference that remains: Eltwise MAX with NaN inputs follows the runtime's ``Max``
+(Caffe's strict ``>`` scan keeps the other value); ties do not matter for forward values.
+
+``pooling="native"`` writes pooling as converters do instead (ONNX's ``pads``, ``ceil_mode=1``,
+``count_include_pad=1``): not exact by design, it lets a runtime's own pooling rules show
+(docs/RUNTIMES_onnxruntime.md: onnxruntime drops Caffe's unpadded window past the image and refuses
+pads >= kernel).
 """
 
 from __future__ import annotations
@@ -122,7 +127,6 @@ class _Plan:
         self.layers = []            # (layer, bottom names, top names, bottom shapes, top shapes)
         versions = []               # (blob, layer name) per write, in order
         latest, shape_of = {}, {}
-        self.inputs = []            # (name, shape)
         for layer in layers:
             if layer.type == "Input":
                 tops = []
@@ -173,8 +177,8 @@ class _Plan:
 def onnx_names(net, input_shapes=None, skip_losses=False) -> dict:
     """``{onnx value name: (blob, layer)}`` for every blob write, in execution order (Note [Blob names]).
 
-    >>> onnx_names(net)      # conv1 -> relu1 (in place) -> pool1
-    {'data': ('data', 'data'), 'conv1@conv1': ('conv1', 'conv1'), 'conv1': ('conv1', 'relu1'), ...}
+    Example, data -> conv1 -> relu1 (in place) -> pool1: ``{"data": ("data", "data"), "conv1@conv1":
+    ("conv1", "conv1"), "conv1": ("conv1", "relu1"), "pool1": ("pool1", "pool1")}``.
     """
     return dict(_Plan(net, input_shapes, skip_losses).versions)
 
