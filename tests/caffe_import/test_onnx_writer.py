@@ -248,6 +248,13 @@ LAYER_CASES = {
                         layer("sc0", "Scale", "x", scale_param={"num_axes": 0, "filler": G})],
     "batchnorm_batch_stats": [data("x", (3, 4, 5, 6)),
                               layer("bn", "BatchNorm", "x", batch_norm_param={"use_global_stats": False})],
+    "two_d_batchnorm_scale": [data("x", (4, 6)),
+                              layer("ip", "InnerProduct", "x", inner_product_param={
+                                  "num_output": 5, "weight_filler": G, "bias_filler": G}),
+                              layer("bn", "BatchNorm", "ip", batch_norm_param={"use_global_stats": False}),
+                              layer("sc", "Scale", "bn", scale_param={"bias_term": True, "filler": G,
+                                                                      "bias_filler": G}),
+                              layer("sm", "Softmax", "sc")],
     "scale_two_bottoms": [data("x", (2, 4, 5, 6)), data("s", (2, 4)),
                           layer("sc", "Scale", ["x", "s"], scale_param={"axis": 0, "bias_term": True,
                                                                         "bias_filler": G})],
