@@ -308,8 +308,8 @@ def _edeconvolution(g, L, xs, shapes, outs, out_shapes):
     c, opg, kh, kw = w.shape
     grp = L.group
     # as a convolution weight (O, C/G, kh, kw), taps flipped: tap t is read at offset E*(p - d*t)
-    conv_w = w.reshape(grp, c // grp, opg, kh, kw).transpose(0, 2, 1, 3, 4).reshape(grp * opg, c // grp,
-                                                                                   kh, kw)[..., ::-1, ::-1]
+    conv_w = w.reshape(grp, c // grp, opg, kh, kw).transpose(0, 2, 1, 3, 4)
+    conv_w = conv_w.reshape(grp * opg, c // grp, kh, kw)[..., ::-1, ::-1]
     for x, y, shape, oshape in zip(xs, outs, shapes, out_shapes):
         terms = []
         for rh in range(L.stride[0]):
@@ -327,7 +327,7 @@ def _edeconvolution(g, L, xs, shapes, outs, out_shapes):
                 # output P reads input P - begin + dil*j; it must read P + E*p - E*d*t, j = k-1-t
                 begin = [k_ext[a] - L.grid[a] * L.pad[a] for a in (0, 1)]
                 cut = [max(0, -b) for b in begin]          # a negative begin: drop input rows
-                begin = [b + c for b, c in zip(begin, cut)]
+                begin = [b + k for b, k in zip(begin, cut)]
                 n_in = [shape[2 + a] - cut[a] for a in (0, 1)]
                 end = [oshape[2 + a] - n_in[a] - begin[a] + k_ext[a] for a in (0, 1)]
                 xr = x if not any(cut) else g.slice(x, cut, list(shape[2:]), [2, 3], f"{hint}/cut")
@@ -342,10 +342,8 @@ def _edeconvolution(g, L, xs, shapes, outs, out_shapes):
                 terms.append(g.op("Mul", [conv, g.const(f"{hint}/mask", mask)], hint=f"{hint}/masked"))
         if L.bias_term:
             terms.append(g.const(f"{L.name}/bias", L.blobs[1].reshape(-1, 1, 1)))
-        if not terms:
-            g.op("Mul", [x, g.const(f"{L.name}/zero", 0.0)], out=y)   # unreachable for valid nets
-        else:
-            g.op("Sum", terms, out=y)
+        # never empty: the phase r = (-p) mod s always has the tap t = 0
+        g.op("Sum", terms, out=y)
 
 
 def _pooling(g, L, xs, shapes, outs, out_shapes):

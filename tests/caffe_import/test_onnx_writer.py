@@ -184,6 +184,10 @@ LAYER_CASES = {
                         layer("d", "Deconvolution", "x", convolution_param={
                             "num_output": 2, "kernel_size": 3, "stride": 3, "dilation": 2,
                             "weight_filler": G, "bias_term": False})],
+    "deconv_pad_beyond_kernel": [data("x", (1, 4, 6, 7)),
+                                 layer("d", "Deconvolution", "x", convolution_param={
+                                     "num_output": 4, "kernel_size": 2, "stride": 4, "pad": 5, "group": 2,
+                                     "weight_filler": G, "bias_filler": G})],
     "deconv_fcn_bilinear": [data("x", (1, 3, 6, 7)),
                             layer("up", "Deconvolution", "x", convolution_param={
                                 "num_output": 3, "group": 3, "kernel_size": 16, "stride": 8,
