@@ -87,6 +87,7 @@ pads >= kernel).
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -97,6 +98,7 @@ __all__ = ["export_onnx", "to_onnx", "onnx_names", "OPSET", "INSTALL_HINT"]
 OPSET = 19
 INSTALL_HINT = 'the ONNX export needs the onnx package: pip install "econv[onnx]" (or pip install onnx)'
 FLT_MAX = float(np.finfo(np.float32).max)
+PROGRESS_MIN_BYTES = 64 << 20           # the default bar: nets with 64 MiB of parameters or more
 DEPLOY_HINT = "derive the deploy net first (econv deploy PROTOTXT -o deploy.prototxt)"
 
 
@@ -536,8 +538,35 @@ def _refuse(layer):
 
 # ---- the model ------------------------------------------------------------------------------------
 
+class _Progress:
+    """A tqdm bar over the export's steps (one per layer, the check, the write) when asked, or by
+    default when stderr is a terminal and the parameters reach PROGRESS_MIN_BYTES."""
+
+    def __init__(self, progress, net, steps, desc="export-onnx"):
+        self.bar = None
+        if progress is None:
+            size = sum(b.size for blobs in net.params.values() for b in blobs) * 4
+            try:
+                progress = sys.stderr.isatty() and size >= PROGRESS_MIN_BYTES
+            except (AttributeError, ValueError):
+                progress = False
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=steps, desc=desc, unit="step", leave=False)
+
+    def step(self, what=None):
+        if self.bar is not None:
+            if what:
+                self.bar.set_postfix_str(what, refresh=False)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset=OPSET, check=True,
-            pooling="explicit"):
+            pooling="explicit", progress=False):
     """The ONNX model (``onnx.ModelProto``) of ``net`` (module docstring).
 
     ``input_shapes``: ``{input blob: shape}`` in place of the declared ones; ``all_blobs``: every
@@ -545,7 +574,8 @@ def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset
     only they read) out instead of refusing them; ``check``: run ``onnx.checker`` (2.6 s of VGG-16's
     7); ``pooling``: "explicit" (Note [Pooling], exact) or "native" (what a converter writes: ONNX's
     ``pads``, ``ceil_mode`` and ``count_include_pad=1``, to find where a runtime's own rules differ
-    from Caffe's).  ValueError naming the layer for anything that cannot be exported.
+    from Caffe's); ``progress``: a tqdm bar (True/False; None: when stderr is a terminal and the
+    net is large).  ValueError naming the layer for anything that cannot be exported.
     """
     onnx, helper, numpy_helper = _import_onnx()
     if opset < OPSET:
@@ -557,7 +587,9 @@ def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset
         raise ValueError(f"pooling must be 'explicit' or 'native', got {pooling!r}")
     plan = _Plan(net, input_shapes, skip_losses)
     g = _Builder(helper, numpy_helper, plan.names, pooling)
+    bar = progress if isinstance(progress, _Progress) else _Progress(progress, net, len(plan.layers) + 1)
     for layer, bottoms, tops, shapes_in, shapes_out in plan.layers:
+        bar.step(layer.name)
         if layer.type == "Input":
             continue
         EXPORTERS[layer.type](g, layer, bottoms, shapes_in, tops, shapes_out)
@@ -572,17 +604,26 @@ def to_onnx(net, *, input_shapes=None, all_blobs=False, skip_losses=False, opset
     model.ir_version = min(model.ir_version, 9)     # readable by onnxruntime builds of 2023 on
     if check:
         onnx.checker.check_model(model)
+    bar.step("checked")
+    if not isinstance(progress, _Progress):
+        bar.close()
     return model
 
 
 def export_onnx(net, path, *, input_shapes=None, all_blobs=False, skip_losses=False, opset=OPSET,
-                check=True, pooling="explicit") -> dict:
+                check=True, pooling="explicit", progress=None) -> dict:
     """Write ``net`` as an ONNX model to ``path`` atomically; returns ``{"nodes", "inputs", "outputs"}``
     counts and names (see :func:`to_onnx` for the options)."""
     onnx, _, _ = _import_onnx()
-    model = to_onnx(net, input_shapes=input_shapes, all_blobs=all_blobs, skip_losses=skip_losses,
-                    opset=opset, check=check, pooling=pooling)
-    with atomic_output(os.fspath(path)) as tmp:
-        onnx.save_model(model, tmp)
+    steps = sum(1 for layer in net.layers if not (skip_losses and layer.is_loss)) + 2
+    bar = _Progress(progress, net, steps)
+    try:
+        model = to_onnx(net, input_shapes=input_shapes, all_blobs=all_blobs, skip_losses=skip_losses,
+                        opset=opset, check=check, pooling=pooling, progress=bar)
+        with atomic_output(os.fspath(path)) as tmp:
+            onnx.save_model(model, tmp)
+        bar.step("written")
+    finally:
+        bar.close()
     return {"nodes": len(model.graph.node), "inputs": [i.name for i in model.graph.input],
             "outputs": [o.name for o in model.graph.output]}

@@ -492,3 +492,10 @@ def test_native_pooling_where_onnxruntime_differs_from_caffe():
             attr.i = 0
     feed = inputs_for(net)
     assert max_rel_err(run_quiet(model, feed), net.forward(**feed)["pool"]) > 0.1
+
+
+def test_progress_bar_on_request(tmp_path, capsys):
+    export_onnx(inplace_net(), tmp_path / "m.onnx", progress=True)
+    assert "export-onnx" in capsys.readouterr().err
+    export_onnx(inplace_net(), tmp_path / "m.onnx")          # default: small net, no terminal
+    assert capsys.readouterr().err == ""
