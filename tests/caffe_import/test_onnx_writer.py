@@ -403,7 +403,7 @@ def test_data_layers_and_unmapped_types_are_refused(monkeypatch):
     monkeypatch.setitem(base.LAYER_TYPES, FakeData.type, FakeData)
     monkeypatch.setitem(base.LAYER_TYPES, FakeOp.type, FakeOp)
     net = Net([{"name": "src", "type": FakeData.type, "top": ["x"]}])
-    with pytest.raises(ValueError, match=r"'src' \(EconvTestOnlyData\): data layers read files.*econv deploy"):
+    with pytest.raises(ValueError, match=r"'src' \(EconvTestOnlyData\): data layers read files.*deploy"):
         to_onnx(net)
     net = Net([data("x", (1, 2, 3, 3)), layer("op", FakeOp.type, "x")])
     with pytest.raises(ValueError, match=r"'op' \(EconvTestOnlyOp\): no ONNX mapping.*Convolution"):
