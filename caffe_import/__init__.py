@@ -14,6 +14,7 @@ Public API::
     read_solver(path_or_text) -> dict              # SolverParameter, upgraded
     format_prototxt(net_or_layers) -> str          # Caffe text (the inverse of read_prototxt)
     write_prototxt(net_or_layers, path)            # the same, written atomically
+    export_onnx(net, "model.onnx")                 # ONNX with Caffe's rules (needs econv[onnx])
     upgrade_net(net_dict) -> net_dict              # V0/V1 -> V2, input fields -> Input layer
     FormatError                                    # every malformed file (a ValueError)
 
@@ -39,13 +40,14 @@ from .hdf5 import convert, is_hdf5, read_weights, write_hdf5_weights
 from .encode import encode, write_message
 from .prototxt_writer import format_prototxt, write_prototxt
 from .loader import copy_weights, load_net, load_solver
+from .onnx_writer import export_onnx
 
 __all__ = [
     "FormatError", "default", "upgrade_net", "upgrade_solver",
     "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
     "read_solverstate", "convert", "is_hdf5", "write_hdf5_weights", "encode", "write_message",
     "format_prototxt", "write_prototxt",
-    "copy_weights", "load_net", "load_solver", "cli_convert",
+    "copy_weights", "load_net", "load_solver", "cli_convert", "export_onnx",
 ]
 
 

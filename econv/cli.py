@@ -335,6 +335,46 @@ def cmd_vectors(args) -> int:
     return 0
 
 
+EXPORT_ONNX_DESCRIPTION = """\
+Write PROTOTXT (with WEIGHTS) as an ONNX model (float32, opset 19, static shapes) that follows
+Caffe's rules exactly, written atomically to -o OUT.  Pooling keeps Caffe's ceil sizes, clip rule and
+AVE divisor (explicit Pad + floor-mode pooling + a divisor correction, not the converters' floor and
+end-padding trick); convolutions keep group and dilation; Deconvolution is ConvTranspose with Caffe's
+own weight layout; LRN, BatchNorm (scale factor blob, eps), Scale, Crop, Eltwise coefficients,
+InnerProduct axis/transpose map one to one.  --dense-from L exports the dense net (densify at L:
+eConv as Conv dilations, ePool as dilated pooling with its end padding, the FCN's equivalent
+deconvolutions and validity masks).  Names: a blob's final value keeps its name; a value that a later
+in-place layer overwrites is named blob@layer (--all-blobs makes every one a graph output).  Loss and
+data layers are refused (econv deploy writes the deploy net) unless --skip-losses.  Exit status 2, no
+file written, when a layer cannot be exported; caffe_import/onnx_writer.py has the full table."""
+
+
+def cmd_export_onnx(args) -> int:
+    from caffe_import import load_net
+    from caffe_import.onnx_writer import export_onnx
+
+    from reference.net import with_input_shapes
+
+    net = load_net(args.prototxt, args.weights)
+    shapes = parse_input_shapes(args.input_shape, net) or None
+    if shapes:
+        try:        # build at that size (a dense FCN's masks and crops are derived for it)
+            net, shapes = with_input_shapes(net, shapes), None
+        except ValueError:
+            pass    # an InnerProduct fixes the size: the shapes go into the exported graph only
+    if args.dense_from:
+        net = _densify_or_explain(net, args.dense_from)
+    try:
+        info = export_onnx(net, args.output, input_shapes=shapes,
+                           all_blobs=args.all_blobs, skip_losses=args.skip_losses,
+                           pooling=args.pooling)
+    except ImportError as e:
+        raise ValueError(str(e)) from None
+    print(f"{args.output}: {info['nodes']} ONNX nodes, inputs {', '.join(info['inputs'])}, "
+          f"{len(info['outputs'])} outputs ({', '.join(info['outputs'][-3:])})", file=sys.stderr)
+    return 0
+
+
 TASKS = ("segmentation", "classification", "regression", "localization")
 DEMO_DESCRIPTION = """\
 The paper's experiments at small scale, on real handwritten digits (scikit-learn's, shipped in its
@@ -444,6 +484,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
                         "original too")
     p.set_defaults(func=cmd_densify)
+
+    p = sub.add_parser(
+        "export-onnx", help="write a Caffe model as ONNX, Caffe's rules mapped faithfully",
+        description=EXPORT_ONNX_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("prototxt")
+    p.add_argument("weights", nargs="?", help=".caffemodel or .caffemodel.h5 (default: the fillers' "
+                                              "values)")
+    p.add_argument("-o", "--output", required=True, help="ONNX file to write (atomically)")
+    p.add_argument("--dense-from", metavar="LAYER", help="export the dense net, densified at LAYER")
+    p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W",
+                   help="shape of an input (repeatable; N,C,H,W alone for a one-input net); default: "
+                        "the prototxt's")
+    p.add_argument("--all-blobs", action="store_true",
+                   help="every blob write a graph output (blob, blob@layer), for layer-by-layer checks")
+    p.add_argument("--skip-losses", action="store_true",
+                   help="leave loss layers and the label inputs only they read out instead of refusing")
+    p.add_argument("--pooling", choices=["explicit", "native"], default="explicit",
+                   help="explicit (default): Pad + floor pooling + divisor fix, exact everywhere; native: "
+                        "ONNX's ceil_mode/pads/count_include_pad=1 as converters write it, so the runtime's "
+                        "own pooling rules decide (see docs/RUNTIMES_onnxruntime.md)")
+    p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser(
         "demo", help="the main job: FCN-8s on digit scenes, baseline vs dense vs dpoa (mean IU)",
