@@ -404,7 +404,7 @@ def cmd_demo(args) -> int:
         if args.task == "segmentation":
             from . import demo
 
-            demo.run(out=args.out, backend=backend, quick=args.quick, progress=progress)
+            demo.run(out=args.out, backend=backend, quick=args.quick, progress=progress, skips=args.skips)
         else:
             import importlib
 
@@ -517,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kernels for conv/pool: numba (CPU, the default) or cuda (the default when a "
                         "GPU is present), or the NumPy reference (slow)")
     p.add_argument("--quick", action="store_true", help="a smaller net and data (about a minute)")
+    p.add_argument("--skips", choices=["fixed", "learnable"], default="fixed",
+                   help="segmentation: the skips' upsamplings fixed bilinear (lr_mult 0, as the published "
+                        "voc-fcn8s; default) or learnable from a bilinear start")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 

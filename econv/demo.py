@@ -52,6 +52,8 @@ class DemoConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     start: str = "pool3"                # the layer densify sets to stride 1
+    skips: str = "fixed"                # the skips' upsamplings: "fixed" bilinear (lr_mult 0, as the
+                                        # published voc-fcn8s) or "learnable" (bilinear-initialised)
     pictures: int = 6
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -71,9 +73,16 @@ def build_net(cfg: DemoConfig, backend: str = "numpy", batch: int | None = None,
 
     layers = fcn("8s", classes=N_CLASSES, widths=cfg.widths, convs=(1, 1, 1, 1, 1), fc=cfg.fc,
                  fc6_kernel=cfg.fc6_kernel, first_pad=cfg.first_pad, label=True, dropout=False,
-                 input_shape=(batch or cfg.batch, 1, cfg.size, cfg.size))
+                 input_shape=(batch or cfg.batch, 1, cfg.size, cfg.size),
+                 learn_skips=_skips(cfg) == "learnable")
     return Net(layers, phase="train", backend=backend, seed=cfg.seed if seed is None else seed,
                name="digits_fcn8s")
+
+
+def _skips(cfg: DemoConfig) -> str:
+    if cfg.skips not in ("fixed", "learnable"):
+        raise ValueError(f"skips must be 'fixed' or 'learnable', got {cfg.skips!r}")
+    return cfg.skips
 
 
 def _solver(net, cfg: DemoConfig, lr: float):
@@ -180,20 +189,27 @@ def save_results(out: str, results: dict, picture: str, table_text: str, log=pri
 
 
 def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, progress: bool = True,
-        cfg: DemoConfig | None = None, log=print) -> dict:
-    """The whole demo (module docstring); returns what it writes to ``out/results.json``."""
+        cfg: DemoConfig | None = None, log=print, skips: str | None = None) -> dict:
+    """The whole demo (module docstring); returns what it writes to ``out/results.json``.
+    ``skips``: "fixed" (default, as the published FCN-8s) or "learnable" skip upsamplings."""
+    from dataclasses import replace
+
     from reference import densify, dpoa
 
     from .pictures import panel
     from .scenes import make_scenes
 
     cfg = cfg or (QUICK if quick else FULL)
+    if skips is not None:
+        cfg = replace(cfg, skips=skips)
+    _skips(cfg)
     os.makedirs(out, exist_ok=True)
     t0 = time.perf_counter()
     train_x, train_y = make_scenes(cfg.train_scenes, size=cfg.size, seed=cfg.seed, split="train")
     test_x, test_y = make_scenes(cfg.test_scenes, size=cfg.size, seed=cfg.seed + 1, split="test")
     log(f"data: {cfg.train_scenes} training and {cfg.test_scenes} test scenes of {cfg.size}x{cfg.size} "
-        f"pixels (digits from scikit-learn, held-out digits in the test scenes)")
+        f"pixels (digits from scikit-learn, held-out digits in the test scenes); skip upsamplings "
+        f"{cfg.skips}")
 
     baseline = build_net(cfg, backend)
     base_fit = train(baseline, train_x, train_y, cfg.base_iters, cfg, cfg.base_lr, "baseline",

@@ -11,7 +11,8 @@
 
 Every Deconvolution upsamples each class map on its own (``group`` = classes, weights
 ``(classes, 1, k, k)``) and starts as bilinear interpolation (Caffe's bilinear filler, kernel
-``2s - s % 2``); the skips' upsamplings learn, the final one is fixed (``lr_mult: 0``).  The score
+``2s - s % 2``); the skips' upsamplings learn (``learn_skips=False``: fixed, as the published
+voc-fcn8s train.prototxt has them), the final one is fixed (``lr_mult: 0``).  The score
 layers on pool4/pool3 start at zero, as FCN's do, so training starts from the coarser net.  Every
 Crop offset is derived from the coordinate maps (:func:`reference.coord_map.crop_offset`), never
 typed in: 5, 9 and 31 for voc-fcn8s at any input size.  ``at_once`` scales pool4 by 0.01 and pool3 by
@@ -63,8 +64,12 @@ def _crop(name, bottom, reference):
 
 def fcn(variant: str = "8s", classes: int = 21, widths=(64, 128, 256, 512, 512), convs=(2, 2, 3, 3, 3),
         fc: int = 4096, fc6_kernel: int = 7, first_pad: int = 100, input_shape=(1, 3, 500, 500),
-        at_once: bool = False, label: bool = False, dropout: bool = True) -> list[dict]:
-    """The layer list of an FCN (module docstring); crop offsets derived for ``input_shape``."""
+        at_once: bool = False, label: bool = False, dropout: bool = True,
+        learn_skips: bool = True) -> list[dict]:
+    """The layer list of an FCN (module docstring); crop offsets derived for ``input_shape``.
+
+    ``learn_skips=False`` fixes the skips' upsamplings too (``lr_mult: 0``), as the published
+    voc-fcn8s does (all three of its Deconvolutions are fixed bilinear)."""
     if variant not in VARIANTS:
         raise ValueError(f"fcn: variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
     if len(widths) != 5 or len(convs) != 5:
@@ -94,7 +99,7 @@ def fcn(variant: str = "8s", classes: int = 21, widths=(64, 128, 256, 512, 512),
     scales = {"pool4": 0.01, "pool3": 0.0001}
     for i, pool in enumerate(skips):
         up = "upscore2" if i == 0 else f"upscore_{skips[i - 1]}"
-        layers.append(_upsample(up, coarse, classes, 2, learn=True))
+        layers.append(_upsample(up, coarse, classes, 2, learn=learn_skips))
         source = pool
         if at_once:
             source = f"scale_{pool}"

@@ -84,3 +84,15 @@ def test_cuda_backend_trains_on_the_device_like_the_cpu():
     for name, blobs in nets["numpy"].params.items():
         for a, b in zip(blobs, nets["cuda"].params[name]):
             np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_skips_are_fixed_as_published_unless_asked():
+    from econv.demo import QUICK, build_net
+    from dataclasses import replace
+
+    fixed = build_net(QUICK)
+    assert all(fixed.layer(n).lr_mult(0) == 0 for n in ("upscore2", "upscore_pool4", "upscore8"))
+    learnable = build_net(replace(QUICK, skips="learnable"))
+    assert learnable.layer("upscore2").lr_mult(0) == 1 and learnable.layer("upscore8").lr_mult(0) == 0
+    with pytest.raises(ValueError, match="skips must be 'fixed' or 'learnable'"):
+        build_net(replace(QUICK, skips="both"))
