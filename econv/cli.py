@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import __version__
+from ._args import INPUT_SHAPE_HELP, parse_input_shapes  # noqa: F401  (subcommands import it here)
 
 DESCRIPTION = """\
 econv: a from-scratch reference engine for dense, equivalent CNNs (eConv / ePool, "Dense CNN
@@ -17,32 +18,23 @@ The main job: `econv demo` (the paper's segmentation experiment at small scale, 
 Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
 
 
-def _dims(text: str) -> tuple:
-    """``--input-shape`` "N,C,H,W" (or "NxCxHxW") as a tuple of ints."""
-    try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
-        raise ValueError(f"--input-shape {text!r}: expected positive integers such as 1,3,224,224")
-    return dims
+def _net_and_shapes(args, phase="test"):
+    """The prototxt's NetParameter dict and the ``--input-shape`` overrides, checked against its
+    inputs (Input tops and data-layer tops of ``phase``)."""
+    from caffe_import import read_prototxt
+    from caffe_import.inputs import declared_inputs
 
-
-def _single_input(net) -> str:
-    if len(net.input_names) != 1:
-        raise ValueError(f"--input-shape needs a net with one input, this one has {net.input_names}")
-    return net.input_names[0]
+    net_dict = read_prototxt(args.prototxt)
+    return net_dict, parse_input_shapes(args.input_shape, declared_inputs(net_dict, phase))
 
 
 def cmd_info(args) -> int:
     from caffe_import import load_net
     from reference.coord_map import coord_maps
 
-    net = load_net(args.prototxt, phase=args.phase)
-    if args.input_shape:
-        shapes = net.infer_shapes({_single_input(net): _dims(args.input_shape)})
-    else:
-        shapes = net.blob_shapes
+    net_dict, input_shapes = _net_and_shapes(args, args.phase)
+    net = load_net(net_dict, phase=args.phase, input_shapes=input_shapes)
+    shapes = net.blob_shapes
     maps = coord_maps(net)
     rows = [("layer", "type", "top", "output shape", "receptive field", "stride", "offset")]
     for layer in net.layers:
@@ -65,10 +57,9 @@ def cmd_verify(args) -> int:
     from reference.fragments import check_equivalence
 
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
-    net = load_net(args.prototxt, args.weights, dtype=dtype)
+    net_dict, input_shapes = _net_and_shapes(args)
+    net = load_net(net_dict, args.weights, dtype=dtype, input_shapes=input_shapes)
     shapes = dict(net.blob_shapes)
-    if args.input_shape:
-        shapes[_single_input(net)] = _dims(args.input_shape)
     rng = np.random.default_rng(args.seed)
     inputs = {name: rng.normal(size=shapes[name]) for name in net.input_names}
     net.infer_shapes({k: v.shape for k, v in inputs.items()})   # a clear error if the shape does not fit
@@ -129,11 +120,14 @@ def cmd_densify(args) -> int:
 
     if args.weights_out and not args.weights:
         raise ValueError("--weights-out needs --weights (the original's trained parameters)")
-    net = load_net(args.prototxt, args.weights)
+    net_dict, given = _net_and_shapes(args)
+    declared = {t for spec in net_dict["layer"] if spec.get("type") == "Input" for t in spec.get("top", [])}
+    # a data layer's tops become Inputs before the build; an Input's new shape is only written
+    net = load_net(net_dict, args.weights,
+                   input_shapes={k: v for k, v in given.items() if k not in declared})
     dense = densify(net, args.start, fc_pad="same" if args.fc_pad else 0)
-    shapes = None
-    if args.input_shape:
-        shapes = {_single_input(dense): _dims(args.input_shape)}
+    shapes = {k: v for k, v in given.items() if k in declared} or None
+    if shapes:
         dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
     header = _densify_header(args, net, dense)
     text = format_prototxt(dense, input_shapes=shapes, header=header)   # refuses before writing
@@ -239,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "net's input shape, and the top's coordinate map in input pixels: receptive field, "
                     "stride, and the offset (pixel at the centre of unit 0; FCN's coordinate maps).")
     p.add_argument("prototxt")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]N,C,H,W", help=INPUT_SHAPE_HELP)
     p.add_argument("--phase", choices=["train", "test"], default="test")
     p.set_defaults(func=cmd_info)
 
@@ -252,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prototxt")
     p.add_argument("weights", help=".caffemodel or .caffemodel.h5")
     p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer to densify at")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input; default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]N,C,H,W", help=INPUT_SHAPE_HELP)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
@@ -265,8 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", required=True, help="the pooling (or strided convolution) layer whose "
                                                   "stride becomes 1")
     p.add_argument("-o", "--output", help="prototxt to write (atomically); default: stdout")
-    p.add_argument("--input-shape", help="N,C,H,W of the (single) input written into the dense net; "
-                                         "default: the prototxt's")
+    p.add_argument("--input-shape", action="append", metavar="[NAME=]N,C,H,W",
+                   help="the shape of input NAME written into the dense net (a data layer's top: "
+                        "the net is built with it); repeatable; plain N,C,H,W for a net with one "
+                        "input; default: the prototxt's")
     p.add_argument("--weights", help="the original's .caffemodel or .caffemodel.h5 (needed for "
                                      "--weights-out)")
     p.add_argument("--weights-out", metavar="H5", help="also write the dense net's parameters in "
