@@ -91,3 +91,18 @@ def test_verify_and_densify_with_two_named_inputs(files, tmp_path, capsys):
     assert dense.blob_shapes["a"] == (1, 2, 12, 12) and dense.blob_shapes["b"] == (1, 3, 12, 12)
     assert dense.blob_shapes["y"] == (1, 1, 12, 12)
     np.testing.assert_equal(sorted(dense.input_names), ["a", "b"])
+
+
+def test_info_on_a_net_that_starts_with_a_data_layer(tmp_path, capsys):
+    path = tmp_path / "dummy.prototxt"
+    path.write_text("""
+layer { name: "z" type: "DummyData" top: "data" top: "label"
+        dummy_data_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } shape { dim: 2 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "c"
+        convolution_param { num_output: 2 kernel_size: 3 } }
+layer { name: "pool" type: "Pooling" bottom: "c" top: "p" pooling_param { kernel_size: 2 stride: 2 } }
+""")
+    assert main(["info", str(path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows[0] == ["z", "DummyData", "data", "2x3x8x8", "1x1", "1x1", "0,0"]
+    assert rows[-1] == ["pool", "Pooling", "p", "2x2x3x3", "4x4", "2x2", "1.5,1.5"]
