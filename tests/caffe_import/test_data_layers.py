@@ -487,3 +487,37 @@ def test_train_val_hdf5_sgd_equals_the_same_net_fed_by_hand(tmp_path, monkeypatc
         np.testing.assert_allclose(solver.net.params["ip"][0], by_hand.net.params["ip"][0],
                                    rtol=0, atol=1e-12)
     assert losses[-1] < losses[0]
+
+
+def test_train_random_crop_and_mirror_are_seeded_and_valid(tmp_path):
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, size=(4, 5, 3), dtype=np.uint8)
+    Image.fromarray(image, "RGB").save(tmp_path / "x.png")
+    (tmp_path / "list.txt").write_text(f"{tmp_path / 'x.png'} 0\n")
+    text = f"""
+layer {{ name: "d" type: "ImageData" top: "data" top: "label"
+        image_data_param {{ source: "{tmp_path / 'list.txt'}" batch_size: 8 }}
+        transform_param {{ crop_size: 3 mirror: true }} }}
+"""
+    bgr = image[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+    crops = {}
+    for h in range(2):
+        for w in range(3):
+            crop = bgr[:, h:h + 3, w:w + 3]
+            crops[(h, w, False)], crops[(h, w, True)] = crop, crop[:, :, ::-1]
+
+    def draws(seed):
+        net = load_net(text, phase="train", seed=seed)
+        out = net.forward()["data"]
+        found = []
+        for item in out:
+            match = [k for k, c in crops.items() if np.array_equal(c, item)]
+            assert len(match) == 1                 # every item is one crop, mirrored or not
+            found.append(match[0])
+        return found
+    first = draws(0)
+    assert first == draws(0)
+    assert len({k for s in (0, 1, 2) for k in draws(s)}) > 4     # offsets and coins vary
+    test = load_net(text, phase="test").forward()["data"]
+    for item in test:                              # TEST: the centre crop ((4-3)//2, (5-3)//2) = (0, 1)
+        assert any(np.array_equal(item, crops[(0, 1, m)]) for m in (False, True))
