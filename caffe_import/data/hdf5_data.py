@@ -68,7 +68,7 @@ class HDF5Data(DataLayer):
                         raise self.fail(f"{path}: no dataset named {top!r} (one dataset per top; "
                                         f"the file has {sorted(f.keys())})")
                     ds = f[top]
-                    if ds.dtype.kind not in "fiub":
+                    if ds.dtype.kind not in "fiu":
                         raise self.error(f"{path}: dataset {top!r} has type {ds.dtype}; Caffe reads "
                                          f"float or integer data only")
                     if ds.ndim < 1:

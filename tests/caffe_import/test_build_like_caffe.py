@@ -44,8 +44,17 @@ def test_openpose_placeholder_input_builds_and_runs(backend):
     np.testing.assert_array_equal(out["pool2"], out["conv1"])
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def cuda_backend():
+    try:
+        import numba_kernels.cuda  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"numba.cuda cannot run here: {e}")
+    return "cuda"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_pool_window_larger_than_input_values(backend):
+    backend = cuda_backend() if backend == "cuda" else backend
     x = np.arange(4.0).reshape(1, 1, 2, 2)
     layers = ('layer {{ name: "x" type: "Input" top: "x" '
               'input_param {{ shape {{ dim: 1 dim: 1 dim: 2 dim: 2 }} }} }}'
