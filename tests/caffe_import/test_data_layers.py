@@ -219,6 +219,18 @@ def test_lmdb_uint8_float_and_labels(datum_db):
     np.testing.assert_array_equal(out["label"], [0, 1, 2])
 
 
+def test_lmdb_mean_file_binaryproto(datum_db, tmp_path):
+    path, _ = datum_db
+    mean = tmp_path / "mean.binaryproto"
+    mean.write_bytes(encode({"num": 1, "channels": 1, "height": 2, "width": 2,
+                             "data": np.array([0.5, 1, 1.5, 2], dtype=np.float32)}, "BlobProto"))
+    net = load_net(lmdb_net(path, 2, f'transform_param {{ mean_file: "{mean}" scale: 2 }}'))
+    # (x - mean) * 2: [1, 2, 3, 4] -> [1, 2, 3, 4]; [5, 6, 7, 8] -> [9, 10, 11, 12]
+    np.testing.assert_array_equal(net.forward()["data"].ravel(), [1, 2, 3, 4, 9, 10, 11, 12])
+    with pytest.raises(ValueError, match="transform_param.mean_file 'nope.binaryproto' not found"):
+        load_net(lmdb_net(path, 2, 'transform_param { mean_file: "nope.binaryproto" }'))
+
+
 def test_lmdb_encoded_image_is_bgr(datum_db):
     path, rgb = datum_db
     net = load_net(lmdb_net(path, 1))
@@ -257,6 +269,12 @@ layers {{ name: "d" type: DATA top: "data" top: "label" transform_param {{ mean_
 """)
     assert net.layer("d").spec["transform_param"] == {"mean_value": [1.0], "scale": 0.5, "mirror": False}
     np.testing.assert_array_equal(net.forward()["data"].ravel(), [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5])
+
+
+def test_data_without_the_lmdb_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lmdb", None)          # `import lmdb` raises ImportError
+    with pytest.raises(ValueError, match=r'pip install "econv\[lmdb\]"'):
+        load_net(lmdb_net("/nonexistent/db", 1))
 
 
 def test_data_leveldb_is_refused_with_a_hint(datum_db):
