@@ -109,22 +109,22 @@ def apply_input_shapes(net_dict: dict, input_shapes: dict | None, phase="test", 
 
 
 def check_supported(net_dict: dict, phase="test", level=None, stages=None, dtype=np.float32):
-    """Raise one ValueError naming every unknown layer type and every refused parameter."""
+    """Raise one ValueError naming every unknown layer type (once per type, with the layers that
+    use it) and every refused parameter."""
     from reference.layers import LAYER_TYPES, create_layer
 
     level, stages = _state(net_dict, level, stages)
-    problems, unknown = [], False
+    problems, unknown = [], {}          # unknown: type -> (index in problems, layer names)
     for spec in net_dict.get("layer", []):
         if not isinstance(spec, dict) or not layer_included(spec, _phase(phase), level, stages):
             continue
-        kind = spec.get("type")
+        kind, name = spec.get("type"), spec.get("name", "")
         cls = LAYER_TYPES.get(kind)
         if cls is None:
-            msg = f"layer {spec.get('name', '')!r}: unknown layer type {kind!r}"
-            if is_input_layer(spec):
-                msg += f" (a data layer; {go_on_hint(spec)})"
-            problems.append(msg)
-            unknown = True
+            if kind not in unknown:
+                unknown[kind] = (len(problems), [])
+                problems.append(None)
+            unknown[kind][1].append((name, spec))
             continue
         if getattr(cls, "is_data", False):
             continue
@@ -133,10 +133,19 @@ def check_supported(net_dict: dict, phase="test", level=None, stages=None, dtype
                          rng=np.random.default_rng(0))
         except ValueError as e:
             problems.append(str(e))
+    for kind, (i, layers) in unknown.items():
+        name, spec = layers[0]
+        hint = f" (a data layer; {go_on_hint(spec)})" if is_input_layer(spec) else ""
+        if len(layers) == 1:
+            problems[i] = f"layer {name!r}: unknown layer type {kind!r}{hint}"
+        else:
+            names = ", ".join(repr(n) for n, _ in layers[:4])
+            more = f" and {len(layers) - 4} more" if len(layers) > 4 else ""
+            problems[i] = f"unknown layer type {kind!r} in {len(layers)} layers ({names}{more}){hint}"
+    known = f"known: {', '.join(sorted(LAYER_TYPES))}"
     if len(problems) == 1:
-        known = f" (known: {', '.join(sorted(LAYER_TYPES))})" if unknown else ""
-        raise ValueError(problems[0] + known)
+        raise ValueError(problems[0] + (f" ({known})" if unknown else ""))
     if problems:
-        raise ValueError(f"{len(problems)} layers cannot be built: "
+        raise ValueError(f"{len(problems)} problems: "
                          + "; ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
-                         + f" (known layer types: reference.layers.LAYER_TYPES, {len(LAYER_TYPES)})")
+                         + (f" ({known})" if unknown else ""))

@@ -112,13 +112,24 @@ layer { name: "w" type: "WindowData" top: "w" top: "wl" }
     with pytest.raises(ValueError) as e:
         load_net(text)
     msg = str(e.value)
-    assert msg.startswith("4 layers cannot be built")
+    assert msg.startswith("4 problems: ")
     for part in ["(1) layer 'a': unknown layer type 'Frobnicate'",
                  "(2) layer 'b' (Convolution): convolution_param.num_output is required",
                  "(3) layer 'c': unknown layer type 'Quux'",
                  "(4) layer 'w': unknown layer type 'WindowData' (a data layer; to go on without it"]:
         assert part in msg
-    assert "\n" not in msg
+    assert "\n" not in msg and "(known: BatchNorm, Concat, Convolution" in msg
+
+
+def test_one_unknown_type_in_many_layers_is_one_problem():
+    layers = ['layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 1 dim: 2 } } }']
+    layers += [f'layer {{ name: "f{i}" type: "Frob" bottom: "x" top: "x" }}' for i in range(6)]
+    layers += ['layer { name: "g" type: "Quux" bottom: "x" top: "y" }']
+    with pytest.raises(ValueError) as e:
+        load_net("\n".join(layers))
+    assert str(e.value).startswith("2 problems: (1) unknown layer type 'Frob' in 6 layers "
+                                   "('f0', 'f1', 'f2', 'f3' and 2 more); (2) layer 'g': unknown layer "
+                                   "type 'Quux' (known: ")
 
 
 def test_every_unknown_field_in_one_error():
