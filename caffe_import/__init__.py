@@ -4,6 +4,8 @@ Caffe's HDF5 weights, mean ``.binaryproto`` files and solvers; convert caffemode
 Public API::
 
     net = load_net("deploy.prototxt", weights="model.caffemodel", phase="test", backend="numpy")
+    net = load_net("train_val.prototxt", phase="train")   # data layers: caffe_import.data
+    net = load_net(path, input_shapes={"data": (1, 3, 368, 368)})   # override / data -> Input
     solver = load_solver("solver.prototxt")        # a reference.SGDSolver with its train net
     convert("model.caffemodel", "model.caffemodel.h5")   # Caffe's /data/<layer>/<i> layout
     read_prototxt(path_or_text) -> dict            # NetParameter, upgraded to V2

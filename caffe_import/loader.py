@@ -18,10 +18,20 @@ def _net_dict(prototxt) -> dict:
     return read_prototxt(prototxt)
 
 
-def build_net(net: dict, phase="test", backend="numpy", dtype=np.float32, seed=0, **kwargs):
+def build_net(net: dict, phase="test", backend="numpy", dtype=np.float32, seed=0,
+              input_shapes=None, **kwargs):
     """A ``reference.Net`` from an upgraded NetParameter dict (name, force_backward and the
-    NetState level/stages come from the dict; ``phase`` from the argument, as in Caffe)."""
+    NetState level/stages come from the dict; ``phase`` from the argument, as in Caffe).
+
+    ``input_shapes`` (``{top: shape}``) overrides Input shapes or turns data layers into Inputs
+    first (:func:`caffe_import.inputs.apply_input_shapes`); every unknown layer type and refused
+    parameter is reported at once (:func:`caffe_import.inputs.check_supported`)."""
     from reference import Net
+
+    from . import data  # noqa: F401  (registers the data and Python layers)
+    from .inputs import apply_input_shapes, check_supported
+    net = apply_input_shapes(net, input_shapes, phase)
+    check_supported(net, phase, dtype=dtype)
     state = net.get("state", {})
     options = dict(name=net.get("name"), force_backward=bool(net.get("force_backward", False)),
                    level=int(state.get("level", 0)), stages=tuple(state.get("stage", [])))
@@ -69,18 +79,22 @@ def copy_weights(net, weights, layers: list | None = None) -> list:
 
 
 def load_net(prototxt, weights=None, phase="test", backend="numpy", dtype=np.float32,
-             seed=0, **kwargs):
+             seed=0, input_shapes=None, **kwargs):
     """A ``reference.Net`` from a prototxt (path, text, or NetParameter dict) and weights.
 
     ``weights``: None (filler initialisation), a ``.caffemodel`` (binary, V0/V1/V2), a
     ``.caffemodel.h5`` (Caffe's HDF5 layout), detected by content, or a
     ``{layer: [arrays]}`` dict.  V0/V1 prototxts are upgraded first.  ``phase``: "test" or
-    "train"; ``backend``: "numpy" | "numba" | "cuda"; ``dtype``: float32 or float64; other
-    keyword arguments go to ``reference.Net``.  Raises FormatError for malformed files and
+    "train"; ``backend``: "numpy" | "numba" | "cuda"; ``dtype``: float32 or float64;
+    ``input_shapes``: ``{top: shape}`` overriding an Input's declared shape, or replacing a data
+    layer by an Input (all its tops named), before the net is built; other keyword arguments go
+    to ``reference.Net``.  Data layers (HDF5Data, Data/LMDB, ImageData, MemoryData, DummyData,
+    Python) read their files when the net is built.  Raises FormatError for malformed files and
     ValueError (naming the layer and both shapes) when the weights do not fit the net.
     """
     net_dict = _net_dict(prototxt)
-    net = build_net(net_dict, phase=phase, backend=backend, dtype=dtype, seed=seed, **kwargs)
+    net = build_net(net_dict, phase=phase, backend=backend, dtype=dtype, seed=seed,
+                    input_shapes=input_shapes, **kwargs)
     if weights is not None:
         copy_weights(net, weights if isinstance(weights, dict) else os.fspath(weights),
                      net_dict["layer"])

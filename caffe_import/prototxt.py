@@ -14,7 +14,8 @@ fields as lists, enums as NAME strings.  ``float`` fields are rounded to float32
 stores them, so a prototxt and a caffemodel give identical numbers.
 
 Errors are :class:`FormatError` with ``where = "line:column"`` (1-based): syntax errors,
-unknown field names (naming the field and the message), a non-repeated field given twice,
+unknown field names (naming the field and the message; every unknown field of the text in one
+error, the first one's position as ``where``), a non-repeated field given twice,
 unknown enum names, integers out of range, invalid UTF-8, nesting deeper than 100.
 """
 
@@ -69,6 +70,7 @@ class _Parser:
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self.toks = self._tokenize(text)
         self.i = 0
+        self.unknown = []       # FormatErrors of unknown fields, raised together at the end
 
     # ------------------------------------------------------------------ helpers
     def where(self, pos: int) -> str:
@@ -147,8 +149,8 @@ class _Parser:
             self.i += 1
             f = msg.by_name.get(tok.text)
             if f is None:
-                raise self.error(f'message type "{msg.name}" has no field named "{tok.text}"',
-                                 tok.pos, "a field of " + msg.name)
+                self.unknown_field(msg, tok)
+                continue
             if not f.repeated and f.name in result:
                 raise self.error(f'non-repeated field "{f.name}" of {msg.name} is specified '
                                  f"multiple times", tok.pos, "at most one occurrence")
@@ -178,6 +180,42 @@ class _Parser:
                     result[f.name] = self.scalar(f)
             if not self.accept(";"):
                 self.accept(",")
+
+    def unknown_field(self, msg, tok):
+        """Record an unknown field and skip its value, so that one error names them all."""
+        self.unknown.append(self.error(f'message type "{msg.name}" has no field named "{tok.text}"',
+                                       tok.pos, "a field of " + msg.name))
+        colon = self.accept(":")
+        if self.at("{") or self.at("<") or (colon and self.at("[")):
+            self.skip_balanced()
+        elif colon:
+            self.accept("-")
+            nxt = self.next()
+            if nxt.kind not in ("ident", "number", "string"):
+                raise self.error(f"unexpected {_describe(nxt)} after field \"{tok.text}\"", nxt.pos,
+                                 "a value")
+            while nxt.kind == "string" and self.peek().kind == "string":
+                self.next()
+        else:
+            nxt = self.peek()
+            raise self.error(f"unexpected {_describe(nxt)} after field \"{tok.text}\"", nxt.pos,
+                             "':' or '{'")
+        if not self.accept(";"):
+            self.accept(",")
+
+    def skip_balanced(self):
+        open_tok = self.next()
+        closing = {"{": "}", "<": ">", "[": "]"}
+        stack = [closing[open_tok.text]]
+        while stack:
+            tok = self.next()
+            if tok.kind == "eof":
+                raise self.error("end of input inside an unknown field's value opened at "
+                                 f"{self.where(open_tok.pos)}", tok.pos, f"'{stack[-1]}'")
+            if tok.kind == "symbol" and tok.text in closing:
+                stack.append(closing[tok.text])
+            elif tok.kind == "symbol" and tok.text == stack[-1]:
+                stack.pop()
 
     def sub_message(self, sub, depth, f, name_tok):
         tok = self.peek()
@@ -365,4 +403,13 @@ def parse(text, message_name: str = "NetParameter") -> dict:
         text = text[1:]
     parser = _Parser(text)
     start = _Tok("symbol", "", 0)
-    return parser.message(schema.MESSAGES[message_name], None, 0, start)
+    result = parser.message(schema.MESSAGES[message_name], None, 0, start)
+    if parser.unknown:
+        first, rest = parser.unknown[0], parser.unknown[1:]
+        if not rest:
+            raise first
+        more = "; ".join(f"{e.where}: {e.what}" for e in rest[:19])
+        more += f"; and {len(rest) - 19} more" if len(rest) > 19 else ""
+        raise FormatError(f"{first.what} (expected {first.expected}); {len(rest)} more unknown "
+                          f"field{'s' if len(rest) > 1 else ''}: {more}", first.where)
+    return result

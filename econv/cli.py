@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import __version__
+from ._args import INPUT_SHAPE_HELP, parse_input_shapes  # noqa: F401  (subcommands import it here)
 
 DESCRIPTION = """\
 econv: a from-scratch reference engine for dense, equivalent CNNs (eConv / ePool, "Dense CNN
@@ -17,55 +18,31 @@ The main job: `econv demo` (the paper's segmentation experiment at small scale, 
 Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
 
 
-def _dims(text: str) -> tuple:
-    """``--input-shape`` "N,C,H,W" (or "NxCxHxW") as a tuple of ints."""
-    try:
-        dims = tuple(int(d) for d in text.replace("x", ",").split(",") if d.strip())
-    except ValueError:
-        dims = ()
-    if not dims or any(d < 1 for d in dims):
-        raise ValueError(f"--input-shape {text!r}: expected positive integers such as 1,3,224,224")
-    return dims
+def _net_and_shapes(args, phase="test"):
+    """The prototxt's NetParameter dict and the ``--input-shape`` overrides, checked against its
+    inputs (Input tops and data-layer tops of ``phase``), and the names of the declared Inputs."""
+    from caffe_import import read_prototxt
+    from caffe_import.inputs import declared_inputs
+
+    net_dict = read_prototxt(args.prototxt)
+    shapes = parse_input_shapes(args.input_shape, declared_inputs(net_dict, phase))
+    declared = {t for spec in net_dict.get("layer", []) if spec.get("type") == "Input"
+                for t in spec.get("top", [])}
+    return net_dict, shapes, declared
 
 
-INPUT_SHAPE_HELP = ("NAME=N,C,H,W: the shape of input NAME (repeatable, one per input; plain N,C,H,W "
-                    "for a net with one input). Inputs not named that were declared with the same "
-                    "H,W as a named one (an FCN's label) follow its H,W. Default: the prototxt's")
+def _load(args, weights=None, dtype=None, phase="test"):
+    """``(net, input_shapes)``: the net with the data layers' overridden tops made Inputs at load, and
+    the overrides of declared Inputs, which the caller applies (a net whose InnerProducts fix the
+    input size is densified at its declared size and only written with the new one)."""
+    import numpy as np
 
+    from caffe_import import load_net
 
-def parse_input_shapes(values, net) -> dict:
-    """``{input: dims}`` from repeated ``--input-shape`` values (``NAME=N,C,H,W`` or, for a net with
-    one input, ``N,C,H,W``); unnamed inputs declared with a named one's spatial size follow it."""
-    shapes = {}
-    names = list(net.input_names)
-    for text in values or []:
-        if "=" in text:
-            name, dims = text.split("=", 1)
-            name = name.strip()
-            if name not in names:
-                raise ValueError(f"--input-shape {text!r}: the net has no input {name!r} (its inputs: "
-                                 f"{', '.join(names) or 'none'})")
-        elif len(names) == 1:
-            name, dims = names[0], text
-        else:
-            raise ValueError(f"--input-shape {text!r}: this net has inputs {', '.join(names)}; name one, "
-                             f"e.g. --input-shape {names[0] if names else 'data'}=1,3,224,224")
-        shapes[name] = _dims(dims)
-    declared = {t: tuple(net.blob_shapes[t]) for t in names}
-    for name, dims in list(shapes.items()):
-        old = declared[name]
-        for t, s in declared.items():
-            if t not in shapes and len(s) == 4 and len(old) == 4 and len(dims) == 4 and s[2:] == old[2:]:
-                shapes[t] = s[:2] + tuple(dims[2:])
-    return shapes
-
-
-def _reshaped(net, values):
-    """``net`` rebuilt at the ``--input-shape`` values (the net itself when none are given)."""
-    from reference.net import with_input_shapes
-
-    shapes = parse_input_shapes(values, net)
-    return with_input_shapes(net, shapes) if shapes else net
+    net_dict, shapes, declared = _net_and_shapes(args, phase)
+    net = load_net(net_dict, weights, phase=phase, dtype=dtype or np.float32,
+                   input_shapes={k: v for k, v in shapes.items() if k not in declared})
+    return net, {k: v for k, v in shapes.items() if k in declared}
 
 
 def _densify_or_explain(net, start, fc_pad=0):
@@ -80,11 +57,15 @@ def _densify_or_explain(net, start, fc_pad=0):
         found = fitting_input_sizes(net, start, name, fc_pad=fc_pad)
         if not found["best"]:
             raise ValueError(f"{e}; no input size within 32 pixels of the declared one fits") from None
-        n, c = net.blob_shapes[name][:2]
         h, w = found["best"]
+        base = net.blob_shapes[name]
+        same = [t for t in net.input_names if len(net.blob_shapes[t]) == 4
+                and net.blob_shapes[t][2:] == base[2:]]            # the label goes with the data
+        example = " ".join(f"--input-shape {t}={','.join(map(str, net.blob_shapes[t][:2] + (h, w)))}"
+                           for t in same)
         raise ValueError(f"{e}.  Sizes of {name!r} that fit every fragment: H in "
                          f"{', '.join(map(str, found['h']))}; W in {', '.join(map(str, found['w']))}; "
-                         f"e.g. --input-shape {name}={n},{c},{h},{w}") from None
+                         f"e.g. {example}") from None
 
 
 def _label_inputs(net) -> dict:
@@ -119,8 +100,9 @@ def cmd_info(args) -> int:
     from caffe_import import load_net
     from reference.coord_map import coord_maps
 
-    net = load_net(args.prototxt, phase=args.phase)
-    shapes = net.infer_shapes(parse_input_shapes(args.input_shape, net))
+    net_dict, input_shapes, _ = _net_and_shapes(args, args.phase)
+    net = load_net(net_dict, phase=args.phase, input_shapes=input_shapes)
+    shapes = net.blob_shapes
     maps = coord_maps(net)
     rows = [("layer", "type", "top", "output shape", "receptive field", "stride", "offset")]
     for layer in net.layers:
@@ -138,11 +120,13 @@ def cmd_info(args) -> int:
 def cmd_verify(args) -> int:
     import numpy as np
 
-    from caffe_import import load_net
     from reference.fragments import check_equivalence
+    from reference.net import with_input_shapes
 
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
-    net = _reshaped(load_net(args.prototxt, args.weights, dtype=dtype), args.input_shape)
+    net, shapes = _load(args, args.weights, dtype)
+    if shapes:
+        net = with_input_shapes(net, shapes)
     inputs = _random_inputs(net, args.seed)
     dense = _densify_or_explain(net, args.start)
     report = check_equivalence(net, dense, inputs, fragments=not args.e1_only)
@@ -261,8 +245,7 @@ def cmd_densify(args) -> int:
 
     if args.weights_out and not args.weights:
         raise ValueError("--weights-out needs --weights (the original's trained parameters)")
-    net = load_net(args.prototxt, args.weights)
-    shapes = parse_input_shapes(args.input_shape, net) or None
+    net, shapes = _load(args, args.weights)
     if shapes:
         try:        # densify at that size (validity masks and crops are derived for it)
             net, shapes = with_input_shapes(net, shapes), None
@@ -355,8 +338,7 @@ def cmd_export_onnx(args) -> int:
 
     from reference.net import with_input_shapes
 
-    net = load_net(args.prototxt, args.weights)
-    shapes = parse_input_shapes(args.input_shape, net) or None
+    net, shapes = _load(args, args.weights)
     if shapes:
         try:        # build at that size (a dense FCN's masks and crops are derived for it)
             net, shapes = with_input_shapes(net, shapes), None

@@ -62,7 +62,7 @@ def coord_maps(net) -> dict:
     """``{blob: CoordMap}`` for every blob of ``net`` (last version of in-place blobs)."""
     maps = {}
     for layer in net.layers:
-        if layer.type == "Input":
+        if layer.type == "Input" or not layer.bottom_names:   # inputs and data layers
             for t in layer.top_names:
                 maps[t] = CoordMap((1, 1), (1, 1), (0, 0))
             continue

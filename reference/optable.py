@@ -108,6 +108,9 @@ def _draw(op, rng, big):
         pad_end = _hw(rng, 0, 2) if rng.random() < 0.25 else (0, 0)
         pad = tuple(min(p, extent(k, e) - 1) for p, k, e in zip(pad, kernel, est))
         c = int(rng.integers(1, 4))
+        if any(hw[a] + 2 * pad[a] + pad_end[a] < extent(kernel[a], est[a]) for a in (0, 1)):
+            return None   # a window larger than the input (Caffe clips it; PyTorch refuses): not drawn,
+            #               so the random cases stay those drawn before sizes.py allowed it
         try:   # the pooling geometry decides the clip rule for both axes at once, as Caffe does
             out = pool_geometry("pool2d", (n, c) + hw, kernel, stride, pad, est, mode, round_mode,
                                 pad_end).out_hw

@@ -17,12 +17,18 @@ the paper; Caffe and PyTorch call ``est`` dilation).
   is exactly Caffe's single decrement.  Caffe tests ``pad_h || pad_w``: padding on either axis clips
   both.  Without any padding Caffe applies no clip (a ceil window may then lie
   wholly outside the input, Caffe issue #6881); we keep that behaviour.
+- A window larger than the padded input (``n + 2p < ext``): Caffe's formula still runs, on a negative
+  span (``pooling_layer.cpp`` lines 91-103: ``ceil(float(span) / s) + 1``), and the forward clips each
+  window to the image (lines 168-173 MAX, AVE alike).  With ``ceil`` and ``-s < span < 0`` that is one
+  output over the whole input (OpenPose declares a 1x1 placeholder input: n=1, k=2, s=2 -> 1).  A span of
+  ``-s`` or less (``floor``: any negative span) gives no output: an error here, an empty blob in Caffe.
 - ``pad_end`` is extra room at the bottom/right only, *after* the symmetric padding: those positions
   are absent (never a maximum, not counted by the average divisor).  densify uses it so that the dense
   ePool computes every ceil-mode window of the original.
 
 Worked examples (Caffe pooling): n=112, k=3, s=2, p=1 -> 57 (floor mode: 56); n=4, k=3, s=2, p=1 -> 3;
-n=6, k=1, s=2, p=0 -> 4 (the last window starts at 6, outside: Caffe's degenerate case).
+n=6, k=1, s=2, p=0 -> 4 (the last window starts at 6, outside: Caffe's degenerate case);
+n=1, k=3, s=3, p=0 -> 1 (the window is clipped to the one input pixel).
 """
 
 from __future__ import annotations
@@ -123,16 +129,17 @@ def pool_out_size(n: int, k: int, stride: int, pad: int, est: int = 1, round_mod
         raise ValueError(f"{what}: pad {pad} must be smaller than the kernel extent {ext} "
                          f"(kernel {k}, est {est})")
     span = n + 2 * pad + pad_end - ext
-    if span < 0:
-        raise ValueError(
-            f"{what}: kernel extent {ext} (kernel {k}, est {est}) is larger than the padded input "
-            f"{n + 2 * pad + pad_end} ({n} + 2*{pad} + pad_end {pad_end})")
     if round_mode == "ceil":
         out = -(-span // stride) + 1
     elif round_mode == "floor":
         out = span // stride + 1
     else:
         raise ValueError(f"{what}: round_mode must be 'ceil' or 'floor', got {round_mode!r}")
+    if out < 1:
+        raise ValueError(
+            f"{what}: kernel extent {ext} (kernel {k}, est {est}) is larger than the padded input "
+            f"{n + 2 * pad + pad_end} ({n} + 2*{pad} + pad_end {pad_end}); Caffe's rule gives "
+            f"{out} outputs")
     if clip if clip is not None else (pad > 0 or pad_end > 0):
         out = min(out, (n + pad - 1) // stride + 1)
     return out

@@ -23,6 +23,7 @@ from ..ops import get_backend
 from ..params import ParamReader
 
 LAYER_TYPES: dict[str, type] = {}
+AUTO_TOP = "(automatic)"   # the top Caffe creates for a loss layer declared without one
 
 
 def register(cls):
@@ -53,6 +54,10 @@ class Layer:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self.bottom_names = [str(b) for b in as_list(spec.get("bottom"))]
         self.top_names = [str(t) for t in as_list(spec.get("top"))]
+        if self.is_loss and not self.top_names:
+            # Caffe's LossLayer::AutoTopBlobs (loss_layer.hpp line 40; net.cpp lines 108-121): a
+            # loss without a top gets an anonymous one, named as Caffe names it
+            self.top_names = [AUTO_TOP]
         self._check_count("bottom", len(self.bottom_names), self.n_bottom)
         self._check_count("top", len(self.top_names), self.n_top)
         self.blobs: list[np.ndarray] = []

@@ -9,7 +9,7 @@ import numpy as np
 
 from caffe_import import load_net, read_prototxt, write_prototxt
 from econv.cli import main, parse_input_shapes
-from reference import Net, densify
+from reference import densify
 from reference.fragments import check_equivalence
 from reference.net import with_input_shapes
 
@@ -67,8 +67,8 @@ def test_crop_that_cannot_fit_lists_sizes_and_accepts_one(capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "Sizes of 'data' that fit every fragment: H in 35, 36, 37, 38; W in 34, 38, 42, 46" in err
-    assert "e.g. --input-shape data=1,3,37,42" in err
-    assert main(args + ["--input-shape", "data=1,3,37,42"]) == 0
+    assert "e.g. --input-shape data=1,3,37,42 --input-shape label=1,1,37,42" in err
+    assert main(args + ["--input-shape", "data=1,3,37,42", "--input-shape", "label=1,1,37,42"]) == 0
     assert "E2: max error" in capsys.readouterr().out
     # every size it lists does verify; a size it does not list is refused
     net = load_net(str(FCN_SKIP / "net.prototxt"), str(FCN_SKIP / "weights.caffemodel"), dtype=np.float64)
@@ -77,17 +77,24 @@ def test_crop_that_cannot_fit_lists_sizes_and_accepts_one(capsys):
         rng = np.random.default_rng(h)
         inputs = {"data": rng.normal(size=(1, 3, h, w)), "label": np.zeros((1, 1, h, w))}
         assert check_equivalence(reshaped, densify(reshaped, "pool1"), inputs).ok
-    assert main(args + ["--input-shape", "data=1,3,37,41"]) == 2
+    assert main(args + ["--input-shape", "data=1,3,37,41", "--input-shape", "label=1,1,37,41"]) == 2
 
 
 def test_input_shape_names_each_input(capsys):
-    net = load_net(str(FCN_SKIP / "net.prototxt"))
-    assert parse_input_shapes(["data=2,3,40,44"], net) == {"data": (2, 3, 40, 44), "label": (1, 1, 40, 44)}
-    assert parse_input_shapes(["data=1,3,40,44", "label=1,1,40,44"], net)["label"] == (1, 1, 40, 44)
+    import argparse
+
+    from econv.cli import _net_and_shapes
+
+    def shapes(*values):
+        return _net_and_shapes(argparse.Namespace(prototxt=str(FCN_SKIP / "net.prototxt"),
+                                                  input_shape=list(values)))[1]
+
+    assert shapes("data=2,3,40,44") == {"data": (2, 3, 40, 44)}
+    assert shapes("data=1,3,40,44", "label=1,1,40,44")["label"] == (1, 1, 40, 44)
     args = ["verify", str(FCN_SKIP / "net.prototxt"), str(FCN_SKIP / "weights.caffemodel"), "--start", "pool2"]
     assert main(args + ["--input-shape", "1,3,40,40"]) == 2
-    assert "this net has inputs data, label; name one" in capsys.readouterr().err
+    assert "this net has 2 inputs (data, label); write NAME=N,C,H,W" in capsys.readouterr().err
     assert main(args + ["--input-shape", "image=1,3,40,40"]) == 2
-    assert "the net has no input 'image' (its inputs: data, label)" in capsys.readouterr().err
-    one = Net([{"name": "data", "type": "Input", "top": ["data"], "input_param": {"shape": [{"dim": [1, 1, 8, 8]}]}}])
-    assert parse_input_shapes(["1,1,9,9"], one) == {"data": (1, 1, 9, 9)}
+    assert "no input named 'image' (this net's: data, label)" in capsys.readouterr().err
+    assert main(args + ["--input-shape", "data=1,3,38,42", "--input-shape", "label=1,1,38,42"]) == 0
+    assert parse_input_shapes(["1,1,9,9"], ["data"]) == {"data": (1, 1, 9, 9)}
