@@ -22,7 +22,8 @@ refuses ``normalize`` there, line 36).  ``w`` below is the top's loss weight.
   positions.  With H = identity it is SoftmaxWithLoss.  ``H`` is the third bottom (no gradient).
   Caffe's other form reads ``H`` from the binaryproto file ``infogain_loss_param.source``; the
   reference reads no files, so that form is an error here: read the file with
-  ``caffe_import.readers`` and feed it as a third bottom (an Input).  An optional second top is ``p``.
+  ``caffe_import.readers.read_mean(path)`` (any BlobProto file) and feed it as a third bottom.
+  An optional second top is ``p`` (its diff is not propagated: Caffe's backward reads top 0 only).
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ class InfogainLoss(Layer):
         if len(self.bottom_names) < 3:
             where = f" (source {p.scalar('source')!r})" if p.has("source") else ""
             raise self.error(f"the infogain matrix must be the third bottom: the reference engine "
-                             f"reads no files{where}; read the binaryproto with caffe_import.readers "
-                             f"and feed it through an Input layer as bottom 3")
+                             f"reads no files{where}; read the binaryproto with "
+                             f"caffe_import.readers.read_mean(path) and feed it as bottom 3 (an Input)")
 
     def _split(self, x, label):
         a = canonical_axis(self, self.axis, len(x))
