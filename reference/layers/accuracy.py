@@ -1,4 +1,5 @@
-"""Accuracy (Caffe ``accuracy_layer.cpp`` 11-98); Caffe gives it no backward.
+"""Accuracy (Caffe ``accuracy_layer.cpp`` 11-98); no backward (``accuracy_layer.hpp`` 76-79:
+NOT_IMPLEMENTED).
 
 With ``axis`` (default 1) the scores are (outer, C, inner) and the labels ``outer * inner`` values
 (read as ``static_cast<int>``).  A position with ``label == ignore_label`` is skipped; otherwise it

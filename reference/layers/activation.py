@@ -15,7 +15,8 @@ Formulas (``x`` bottom, ``y`` top, ``dy`` top diff), each from the Caffe CPU cod
   ``ln(base)`` is exactly 1), ``outer = base^shift``; ``dx = dy y inner``.  Example: base 2, x = 3 -> 8.
 - Log (``log_layer.cpp`` 11-80): ``y = log(shift + scale x) / ln(base)`` (base -1 = e);
   ``dx = dy (scale / ln(base)) / (shift + scale x)``.  Example: base 2, x = 8 -> 3.
-- Threshold (``threshold_layer.cpp`` 10-23): ``y = 1 if x > threshold else 0``; Caffe has no backward.
+- Threshold (``threshold_layer.cpp`` 10-23): ``y = 1 if x > threshold else 0``; no backward
+  (``threshold_layer.hpp`` line 56: NOT_IMPLEMENTED).
 - Clip (``clip_layer.cpp`` 9-40): ``y = max(min, min(x, max))``; ``dx = dy`` where
   ``min <= x <= max`` (both ends included), else 0.  ``min`` and ``max`` are required.
 - Swish (``swish_layer.cpp`` 29-57): ``y = x sigmoid(beta x)``;
@@ -103,7 +104,7 @@ class AbsVal(Layer):
         return [np.sign(bottoms[0]) * top_diffs[0]]
 
 
-BNLL_THRESHOLD = 50.0  # kBNLL_THRESHOLD, bnll_layer.cpp line 9
+BNLL_THRESHOLD = 50.0  # kBNLL_THRESHOLD, bnll_layer.cpp line 8
 
 
 @register

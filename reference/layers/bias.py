@@ -12,8 +12,6 @@ y = [[11, 22], [13, 24]], db = [2, 2] for dy = 1.
 
 from __future__ import annotations
 
-import numpy as np
-
 from .base import Layer, register
 from .routing import canonical_axis
 

@@ -55,7 +55,7 @@ class MVN(Layer):
         return [centred.reshape(shape).astype(bottoms[0].dtype)]
 
     def run_backward(self, top_diffs, bottoms, tops):
-        dy, shape = self._groups(top_diffs[0])
+        dy, _ = self._groups(top_diffs[0])
         if not self.normalize_variance:
             return [(dy - dy.mean(axis=1, keepdims=True)).reshape(bottoms[0].shape)]
         y, _ = self._groups(tops[0])

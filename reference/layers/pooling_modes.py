@@ -30,7 +30,7 @@ from ..pool import FLT_MAX
 
 def _rows_cols(geo, idx):
     """Input row and column of window tap ``idx`` (row-major in the kernel) for every output."""
-    kh, kw = geo.kernel
+    kw = geo.kernel[1]
     oh, ow = geo.out_hw
     i, j = np.divmod(idx, kw)
     rows = geo.stride[0] * np.arange(oh)[:, None] - geo.pad[0] + geo.est[0] * i

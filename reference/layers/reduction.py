@@ -6,10 +6,10 @@ leading index, top shape ``x.shape[:axis]``; ``y = coeff * op(x_row)`` with op S
 Backward: ``dx = coeff dy`` (SUM), ``coeff dy / dim`` (MEAN), ``coeff dy sign(x)`` (ASUM),
 ``2 coeff dy x`` (SUMSQ).  Example: x = [[1, -2], [3, 4]], axis 1, ASUM, coeff 2 -> [6, 14].
 
-ArgMax (no backward in Caffe): per row, the ``top_k`` largest values ordered by Caffe's
-``std::greater`` on ``(value, index)`` pairs: larger value first, and between equal values the
-*larger* index first.  With ``axis`` the rows run along that axis and the top keeps the input's shape
-with ``top_k`` in place of that axis, holding indices (as floats), or the values when
+ArgMax (no backward: ``argmax_layer.hpp`` 65-67, NOT_IMPLEMENTED): per row, the ``top_k`` largest
+values ordered by Caffe's ``std::greater`` on ``(value, index)`` pairs: larger value first, and between
+equal values the *larger* index first.  With ``axis`` the rows run along that axis and the top keeps
+the input's shape with ``top_k`` in place of that axis, holding indices (as floats), or the values when
 ``out_max_val``.  Without ``axis`` a row is one item (``count(1)`` values) and the top is
 ``(N, 1, top_k)`` of indices, or ``(N, 2, top_k)`` = indices then values when ``out_max_val``, padded
 with trailing 1s to the input's number of axes (at least 3).  Example: x = [[3, 1, 3]], top_k 2 ->

@@ -182,7 +182,8 @@ class BatchReindex(Layer):
     def _index(self, x, idx):
         i = np.asarray(idx, dtype=np.float64)
         if i.size and ((i < 0).any() or (i >= x.shape[0]).any()):
-            raise self.error(f"index values must be in [0, {x.shape[0]}), got {i[(i < 0) | (i >= x.shape[0])][:5]}")
+            bad = i[(i < 0) | (i >= x.shape[0])]
+            raise self.error(f"index values must be in [0, {x.shape[0]}), got {bad[:5]}")
         return i.astype(np.int64)   # static_cast<int>: truncation
 
     def run_forward(self, bottoms):

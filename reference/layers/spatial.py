@@ -128,10 +128,8 @@ class Im2col(Layer):
         out = self._geometry(x.shape)
         (kh, kw), (ph, pw) = self.kernel, self.pad
         dy6 = dy.reshape((x.shape[0], x.shape[1], kh, kw) + out)
-        end = tuple(max(0, self.stride[a] * (out[a] - 1) + self.dilation[a] * (self.kernel[a] - 1)
-                        + 1 - x.shape[2 + a] - 2 * self.pad[a]) for a in (0, 1))
-        dxp = np.zeros(x.shape[:2] + (x.shape[2] + 2 * ph + end[0], x.shape[3] + 2 * pw + end[1]),
-                       dtype=x.dtype)
+        # the floor rule keeps every window inside the padded input: no end padding needed
+        dxp = np.zeros(x.shape[:2] + (x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), dtype=x.dtype)
         for i in range(kh):
             for j in range(kw):
                 tap(dxp, i, j, self.stride, self.dilation, out)[...] += dy6[:, :, i, j]

@@ -31,12 +31,15 @@ layer { name: "bias" type: "Bias" bottom: "mvn" bottom: "bvec" top: "bias" bias_
 layer { name: "pool" type: "Pooling" bottom: "bias" top: "pool" top: "mask"
         pooling_param { pool: MAX kernel_size: 2 stride: 2 } }
 layer { name: "relu" type: "ReLU" bottom: "pool" top: "pos" }
-layer { name: "sto" type: "Pooling" bottom: "pos" top: "sto" pooling_param { pool: STOCHASTIC kernel_size: 2 stride: 2 } }
+layer { name: "sto" type: "Pooling" bottom: "pos" top: "sto"
+        pooling_param { pool: STOCHASTIC kernel_size: 2 stride: 2 } }
 layer { name: "spp" type: "SPP" bottom: "bias" top: "spp" spp_param { pyramid_height: 2 pool: AVE } }
-layer { name: "i2c" type: "Im2col" bottom: "bias" top: "cols" convolution_param { kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "i2c" type: "Im2col" bottom: "bias" top: "cols"
+        convolution_param { kernel_size: 3 stride: 2 pad: 1 } }
 layer { name: "slice" type: "Slice" bottom: "spp" top: "s1" top: "s2" slice_param { axis: 1 slice_point: 3 } }
 layer { name: "tile" type: "Tile" bottom: "s1" top: "tiled" tile_param { axis: 1 tiles: 2 } }
-layer { name: "red" type: "Reduction" bottom: "tiled" top: "red" reduction_param { operation: SUMSQ axis: 1 coeff: 0.5 } }
+layer { name: "red" type: "Reduction" bottom: "tiled" top: "red"
+        reduction_param { operation: SUMSQ axis: 1 coeff: 0.5 } }
 layer { name: "ip" type: "InnerProduct" bottom: "s2" top: "score"
         inner_product_param { num_output: 3 weight_filler { type: "gaussian" std: 0.1 } } }
 layer { name: "acc" type: "Accuracy" bottom: "score" bottom: "label" top: "acc" top: "per_class"
@@ -44,7 +47,8 @@ layer { name: "acc" type: "Accuracy" bottom: "score" bottom: "label" top: "acc" 
 layer { name: "argmax" type: "ArgMax" bottom: "score" top: "am" argmax_param { out_max_val: true top_k: 2 } }
 layer { name: "info" type: "InfogainLoss" bottom: "score" bottom: "label" bottom: "H" top: "info"
         loss_param { normalization: FULL } infogain_loss_param { axis: 1 } }
-layer { name: "hinge" type: "HingeLoss" bottom: "score" bottom: "label" top: "hinge" hinge_loss_param { norm: L2 } }
+layer { name: "hinge" type: "HingeLoss" bottom: "score" bottom: "label" top: "hinge"
+        hinge_loss_param { norm: L2 } }
 layer { name: "tgt" type: "Parameter" top: "tgt" parameter_param { shape { dim: 2 dim: 3 } } }
 layer { name: "xent" type: "SigmoidCrossEntropyLoss" bottom: "score" bottom: "tgt" top: "xent"
         loss_param { normalization: BATCH_SIZE } }
@@ -122,6 +126,7 @@ def test_v1_layer_type_enums_build():
     assert [layer.type for layer in net.layers][1:] == [
         "AbsVal", "BNLL", "Exp", "MVN", "Slice", "Threshold", "ArgMax", "Accuracy", "HingeLoss",
         "SigmoidCrossEntropyLoss", "Im2col", "Silence"]
-    blobs = net.forward(x=np.arange(8.0).reshape(2, 4, 1, 1) / 8, label=np.array([1.0, 0.0]).reshape(2, 1, 1, 1))
+    blobs = net.forward(x=np.arange(8.0).reshape(2, 4, 1, 1) / 8,
+                        label=np.array([1.0, 0.0]).reshape(2, 1, 1, 1))
     assert blobs["acc"].shape == () and blobs["a"].shape == (2, 2, 1, 1)
     assert np.isfinite(net.loss)

@@ -93,7 +93,8 @@ NET_CASES = {
         [X, L("relu", "ReLU", "x", "y"), L("relu", "ReLU", "y", "z")],
         ["'relu'", "name"]),
     "STOCHASTIC pooling with pad": (
-        [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": "STOCHASTIC", "pad": 1})],
+        [X, L("pool1", "Pooling", "x", "y",
+              pooling_param={"kernel_size": 2, "pool": "STOCHASTIC", "pad": 1})],
         ["'pool1'", "STOCHASTIC", "pad"]),
     "STOCHASTIC pooling by number with pad": (
         [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": 2, "pad": 1})],

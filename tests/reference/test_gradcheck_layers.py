@@ -108,7 +108,8 @@ def test_layer_gradients(case):
 
 # Layers with nothing to check: Input (filled by the Net), Silence (no top; its backward gives
 # zeros), and the types Caffe gives no backward (``has_backward = False``).
-NOT_DIFFERENTIABLE = {"Input", "Silence"} | {t for t, cls in LAYER_TYPES.items() if not cls.has_backward}
+NOT_DIFFERENTIABLE = {"Input", "Silence"} | {t for t, cls in LAYER_TYPES.items()
+                                              if not cls.has_backward}
 
 
 def test_every_layer_type_is_gradient_checked():

@@ -337,7 +337,8 @@ def test_spp_values(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_im2col(dtype):
     x = [[[[1.0, 2.0], [3.0, 4.0]]]]
-    _, (y,), (dx,) = run(L("Im2col", convolution_param={"kernel_size": 2}), [x], dtype, [[[[1]], [[2]], [[3]], [[4]]]])
+    _, (y,), (dx,) = run(L("Im2col", convolution_param={"kernel_size": 2}), [x], dtype,
+                         [[[[1]], [[2]], [[3]], [[4]]]])
     close(y, [[[[1]], [[2]], [[3]], [[4]]]], dtype)
     close(dx, [[[[1, 2], [3, 4]]]], dtype)
     # pad 1, kernel 2, stride 2 on a 2x2 input: 2x2 windows, each sees one real value
@@ -629,7 +630,8 @@ def test_recurrent_expose_hidden_gradients():
             tops = layer.forward([a["x"], cont] + init)
             for d in layer.diffs:
                 d[...] = 0
-            diffs = layer.backward([cot[0]] + [np.zeros_like(t) for t in tops[1:]], [a["x"], cont] + init, tops)
+            top_diffs = [cot[0]] + [np.zeros_like(t) for t in tops[1:]]
+            diffs = layer.backward(top_diffs, [a["x"], cont] + init, tops)
             assert diffs[1:] == [None] * (1 + states)
             return {"x": diffs[0], **{f"p{i}": d.copy() for i, d in enumerate(layer.diffs)}}
 
@@ -646,7 +648,8 @@ def classifier(extra):
     return [inp("x", (3, 4)), inp("label", (3,)),
             {"name": "ip", "type": "InnerProduct", "bottom": ["x"], "top": ["score"],
              "inner_product_param": {"num_output": 2, "weight_filler": {"type": "gaussian", "std": 0.5}}},
-            {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["score", "label"], "top": ["loss"]}] + extra
+            {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["score", "label"],
+             "top": ["loss"]}] + extra
 
 
 def test_net_backward_skips_layers_without_backward():
