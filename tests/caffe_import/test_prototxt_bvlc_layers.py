@@ -3,6 +3,7 @@ caffe.proto, via caffe_import.schema), builds into a reference.Net and runs forw
 V1 nets name the same types with the LayerType enum."""
 
 import numpy as np
+import pytest
 
 from caffe_import import load_net, read_prototxt
 
@@ -130,3 +131,33 @@ def test_v1_layer_type_enums_build():
                         label=np.array([1.0, 0.0]).reshape(2, 1, 1, 1))
     assert blobs["acc"].shape == () and blobs["a"].shape == (2, 2, 1, 1)
     assert np.isfinite(net.loss)
+
+
+INFOGAIN_NET = """
+layer { name: "in" type: "Input" top: "score" top: "label"
+        input_param { shape { dim: 2 dim: 3 } shape { dim: 2 } } }
+layer { name: "info" type: "InfogainLoss" bottom: "score" bottom: "label" top: "loss"
+        infogain_loss_param { source: "%s" } include { phase: TRAIN } }
+"""
+
+
+def test_infogain_source_file_is_read_by_caffe_import(tmp_path):
+    from caffe_import import FormatError
+    from caffe_import.encode import array_to_blob, write_message
+    h = np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0], [0.25, 0.25, 2.0]], np.float32)
+    path = tmp_path / "H.binaryproto"
+    write_message(path, array_to_blob(h.reshape(1, 1, 3, 3)), "BlobProto")
+    net = load_net(INFOGAIN_NET % path, phase="train", dtype=np.float64)
+    assert [layer.type for layer in net.layers] == ["Input", "Parameter", "InfogainLoss"]
+    np.testing.assert_array_equal(net.params["info_infogain"][0].reshape(3, 3), h)
+    assert net.layer("info_infogain").lr_mult(0) == 0
+    score, label = np.log([[1.0, 2.0, 1.0], [3.0, 1.0, 1.0]]), np.array([0.0, 2.0])
+    net.forward(score=score, label=label)
+    # p rows [1/4, 1/2, 1/4] and [3/5, 1/5, 1/5]; VALID over 2 positions
+    expected = -(np.log(0.25) + 0.5 * np.log(0.5) + 0.25 * np.log(0.6) + 0.25 * np.log(0.2)
+                 + 2 * np.log(0.2)) / 2
+    assert abs(net.loss - expected) < 1e-12
+    missing = tmp_path / "missing.binaryproto"
+    assert load_net(INFOGAIN_NET % missing, phase="test").layer_names == ["in"]   # not read in TEST
+    with pytest.raises(FormatError, match="not a file"):
+        load_net(INFOGAIN_NET % missing, phase="train")

@@ -377,6 +377,27 @@ def test_pooling_max_mask_caffe_square(dtype):
         create_layer(L("Pooling", tops=2, pooling_param={"pool": "AVE", "kernel_size": 2}))
 
 
+MAGIC6 = np.array([[35, 1, 6, 26, 19, 24], [3, 32, 7, 21, 23, 25], [31, 9, 2, 22, 27, 20],
+                   [8, 28, 33, 17, 10, 15], [30, 5, 34, 12, 14, 16], [4, 36, 29, 13, 18, 11]], float)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel, top, mask", [
+    # Caffe test_pooling_layer.cpp TestForwardRectHigh (kernel_h 3, kernel_w 2) with its mask
+    ((3, 2), [[35, 32, 26, 27, 27], [32, 33, 33, 27, 27], [31, 34, 34, 27, 27], [36, 36, 34, 18, 18]],
+     [[0, 7, 3, 16, 16], [7, 20, 20, 16, 16], [12, 26, 26, 16, 16], [31, 31, 26, 34, 34]]),
+    # TestForwardRectWide (kernel_h 2, kernel_w 3)
+    ((2, 3), [[35, 32, 26, 26], [32, 32, 27, 27], [33, 33, 33, 27], [34, 34, 34, 17], [36, 36, 34, 18]],
+     [[0, 7, 3, 3], [7, 7, 16, 16], [20, 20, 20, 16], [26, 26, 26, 21], [31, 31, 26, 34]]),
+])
+def test_pooling_max_mask_caffe_rect(dtype, kernel, top, mask):
+    x = np.broadcast_to(MAGIC6, (2, 2, 6, 6))
+    spec = L("Pooling", tops=2, pooling_param={"pool": "MAX", "kernel_h": kernel[0], "kernel_w": kernel[1]})
+    _, (y, m) = run(spec, [x], dtype)
+    close(y, np.broadcast_to(top, y.shape), dtype)
+    close(m, np.broadcast_to(mask, m.shape), dtype)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pooling_mask_padded(dtype):
     # pad 1, kernel 2, stride 2 on [[1, 2], [3, 4]]: each window holds one real value
