@@ -13,6 +13,8 @@ import reference as ref
 from reference.layers import create_layer
 from reference.tolerance import max_rel_err, tolerance
 
+from .bvlc_layer_cases import BVLC_CASES
+
 DTYPES = [np.float32, np.float64]
 LN2, LN3 = math.log(2.0), math.log(3.0)
 
@@ -693,3 +695,30 @@ def test_net_backward_skips_layers_without_backward():
     full.forward(x=x, label=label)
     d = full.backward({"am": np.ones((3, 1, 1)), "acc": np.ones(()), "th": np.ones((3, 2))})
     np.testing.assert_array_equal(d["x"], d_plain["x"])
+
+
+# ---- float32 judged against float64, on the gradient-check table ------------------------------------
+
+def _forward_backward(spec, bottoms, phase, dtype, blobs, cotangents):
+    layer = create_layer(spec, phase=phase, dtype=dtype, rng=np.random.default_rng(0))
+    b = [np.asarray(x, dtype=dtype) for x in bottoms]
+    layer.setup([x.shape for x in b])
+    for blob, value in zip(layer.blobs, blobs):
+        blob[...] = value
+    tops = layer.forward(b)
+    cots = cotangents or [np.random.default_rng(1).normal(size=t.shape) for t in tops]
+    diffs = layer.backward([np.asarray(c, dtype=dtype) for c in cots], b, tops)
+    return layer, tops, diffs, cots
+
+
+@pytest.mark.parametrize("case", BVLC_CASES, ids=lambda c: c[0])
+def test_float32_matches_float64(case):
+    _, spec, bottoms, phase, *_ = case
+    ref64, tops64, diffs64, cots = _forward_backward(spec, bottoms, phase, np.float64, (), None)
+    layer, tops32, diffs32, _ = _forward_backward(spec, bottoms, phase, np.float32, ref64.blobs, cots)
+    for got, want in zip(tops32 + diffs32 + layer.diffs, tops64 + diffs64 + ref64.diffs):
+        if want is None:
+            assert got is None
+            continue
+        assert got.dtype == np.float32
+        assert max_rel_err(got, want) <= tolerance(np.float32)
