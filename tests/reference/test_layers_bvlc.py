@@ -629,6 +629,31 @@ def test_lstm_forward_expose_hidden(dtype):
     close(c_t.ravel(), [c], dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("type_", ["RNN", "LSTM"])
+def test_recurrent_caffe_timestep_by_timestep(dtype, type_):
+    """Caffe test_rnn_layer.cpp / test_lstm_layer.cpp TestForward: a sequence (cont 0, 1, 1) in one
+    batch equals the same sequence fed one timestep at a time (the state carried between forwards);
+    with cont 0 at every step only the first timestep agrees."""
+    spec = L(type_, bottoms=2, recurrent_param={
+        "num_output": 4, "weight_filler": {"type": "gaussian", "std": 0.5},
+        "bias_filler": {"type": "gaussian", "std": 0.5}})
+    x = np.random.default_rng(1701).normal(size=(3, 2, 3)).astype(dtype)
+    cont = np.array([[0, 0], [1, 1], [1, 1]], dtype)
+    whole, (y,) = run(spec, [x, cont], dtype)
+    for flag in (1, 0):
+        step = create_layer(spec, dtype=dtype)
+        step.setup([(1, 2, 3), (1, 2)])
+        for blob, value in zip(step.blobs, whole.blobs):
+            blob[...] = value
+        for t in range(3):
+            y_t = step.forward([x[t:t + 1], np.full((1, 2), flag * (t > 0), dtype)])[0]
+            if flag or t == 0:
+                close(y_t, y[t:t + 1], dtype)
+            else:
+                assert np.all(y_t != y[t:t + 1])
+
+
 def test_recurrent_expose_hidden_gradients():
     """With expose_hidden Caffe passes no gradient to h_0/c_0 and ignores the diffs of h_T/c_T: check
     the output top's gradient (cotangent on top 0 only) w.r.t. x and every parameter."""
