@@ -98,8 +98,10 @@ class LSTMUnit(Layer):
 
 class _Recurrent(Layer):
     """Shared bottoms, blobs and bookkeeping of RNN and LSTM."""
-    n_states = 1        # recurrent states: RNN h; LSTM h, c
-    gate_factor = 1     # rows of the input weights per hidden unit: RNN 1, LSTM 4
+    n_bottom = (2, None)  # x, cont, [x_static], [initial states]: checked in configure
+    n_top = (1, None)
+    n_states = 1          # recurrent states: RNN h; LSTM h, c
+    gate_factor = 1       # rows of the input weights per hidden unit: RNN 1, LSTM 4
 
     def configure(self):
         p = self.param("recurrent_param")
@@ -117,10 +119,7 @@ class _Recurrent(Layer):
             raise self.error(f"needs {1 + n_exposed} top(s), got {len(self.top_names)}")
         self.static = got == lo + 1
         self.label_bottoms = (1,) + tuple(range(2 + self.static, got))
-        self.carry = None
-
-    n_bottom = (2, None)
-    n_top = (1, None)
+        self.carry = None   # the final states of the last forward (no expose_hidden)
 
     def _check(self, shapes):
         x, cont = shapes[0], shapes[1]

@@ -66,12 +66,11 @@ class Reduction(Layer):
 
 def caffe_topk(rows: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest entries of each row (last axis), larger value first and, among
-    equal values, larger index first (``std::partial_sort`` with ``std::greater<pair>``)."""
-    idx = np.broadcast_to(np.arange(rows.shape[-1]), rows.shape)
-    flat_v, flat_i = rows.reshape(-1, rows.shape[-1]), idx.reshape(-1, rows.shape[-1])
-    order = np.stack([np.lexsort((-i, -v)) for v, i in zip(flat_v, flat_i)]) if flat_v.size else \
-        np.zeros((flat_v.shape[0], rows.shape[-1]), np.int64)
-    return order[:, :k].reshape(rows.shape[:-1] + (k,))
+    equal values, larger index first (``std::partial_sort`` with ``std::greater<pair>``): a stable
+    descending sort of the reversed row keeps equal values in reversed, i.e. descending-index, order."""
+    d = rows.shape[-1]
+    order = np.argsort(-rows[..., ::-1], axis=-1, kind="stable")[..., :k]
+    return d - 1 - order
 
 
 @register

@@ -278,6 +278,14 @@ def test_argmax(dtype):
     close(y, [[[4, 5], [1, 3]]], dtype)
 
 
+def test_argmax_order_is_std_greater_on_pairs():
+    # many ties: the order must be sorted((value, index), reverse=True), Caffe's partial_sort
+    from reference.layers.reduction import caffe_topk
+    rows = np.random.default_rng(2).integers(0, 3, size=(50, 7)).astype(float)
+    expected = [[i for _, i in sorted(((v, i) for i, v in enumerate(r)), reverse=True)[:4]] for r in rows]
+    np.testing.assert_array_equal(caffe_topk(rows, 4), expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mvn(dtype):
     # one (n, c) group [1, 3]: mean 2, std 1 -> (x - 2) / (1 + eps)
