@@ -2,11 +2,12 @@
 
 SPP: for level ``l = 0 .. pyramid_height - 1`` with ``bins = 2^l``, a Pooling of the whole
 (N, C, H, W) input with ``kernel = ceil(H / bins)``, ``pad = (kernel * bins - H + 1) // 2`` and
-``stride = kernel`` (per axis; Caffe's clip rule then gives ``bins`` outputs), flattened to
-(N, C * bins^2) and concatenated along axis 1.  ``pyramid_height`` 1 is the one Pooling, top
-(N, C, 1, 1) (Caffe skips the flatten and concat).  Example (Caffe's TestSetup): input (2, 3, 9, 8),
-height 3 -> 3 * (1 + 4 + 16) = 63 values per item.  ``pool`` MAX or AVE; STOCHASTIC would need
-padding, which Caffe's pooling refuses for it.
+``stride = kernel`` (per axis; Caffe's clip rule then gives ``bins`` outputs, and a pad that reaches
+the kernel size is Caffe's pooling error), flattened to (N, C * bins^2) and concatenated along
+axis 1.  ``pyramid_height`` 1 is the one Pooling, top (N, C, 1, 1) (Caffe skips the flatten and
+concat).  Example (Caffe's TestSetup): input (2, 3, 9, 8), height 3 -> 3 * (1 + 4 + 16) = 63 values
+per item.  ``pool`` MAX, AVE or STOCHASTIC (:mod:`.pooling_modes`; only for sizes whose levels
+need no padding, which Caffe's stochastic pooling refuses).
 
 Im2col: the columns a convolution reads,
 ``y[n, (c * kh + i) * kw + j, r, q] = xp[n, c, s_h r + i d_h, s_w q + j d_w]`` (``xp`` zero-padded,
@@ -21,8 +22,10 @@ import math
 
 import numpy as np
 
+from ..pool import pool_geometry
 from ..sizes import conv_out_size
 from ..windows import pad as pad_hw, tap, window_view
+from . import pooling_modes
 from .base import Layer, register
 
 
@@ -41,37 +44,53 @@ class SPP(Layer):
     def configure(self):
         p = self.param("spp_param")
         self.height = p.int("pyramid_height", minimum=1)
-        pool = p.enum("pool", "MAX")
-        if pool == "STOCHASTIC":
-            raise p.error("pool: STOCHASTIC is not supported (it needs padding, which Caffe's "
-                          "stochastic pooling refuses)")
-        self.mode = pool.lower()
+        self.mode = p.enum("pool", "MAX").lower()
+        self.choices = {}     # STOCHASTIC in TRAIN: the sampled taps of each level
 
     def _levels(self, shape):
+        """``(kernel, stride, pad, PoolGeometry)`` of every level for an input ``shape``."""
         if len(shape) != 4:
             raise self.error(f"input must be 4-D (N, C, H, W), got shape {shape}")
         if min(shape[2:]) < 1:
             raise self.error(f"input height and width must be > 0, got {shape}")
-        return [spp_level(shape[2], shape[3], level) for level in range(self.height)]
+        out = []
+        for i in range(self.height):
+            kernel, stride, pad = spp_level(shape[2], shape[3], i)
+            if self.mode == "stochastic" and any(pad):
+                raise self.error(f"level {i} needs pad {pad} for a {shape[2]}x{shape[3]} input; Caffe's "
+                                 f"STOCHASTIC pooling takes no padding")
+            geo = pool_geometry(f"layer {self.name!r} (SPP) level {i}", shape, kernel, stride, pad, 1,
+                                "max" if self.mode == "stochastic" else self.mode, "ceil", 0)
+            out.append((kernel, stride, pad, geo))
+        return out
 
-    def _pool(self, x, level, backward_dy=None):
-        kernel, stride, pad = level
-        args = (kernel, stride, pad, 1, self.mode, "ceil", 0)
-        if backward_dy is None:
-            return self.ops.pool2d(x, *args)
-        return self.ops.pool2d_backward(backward_dy, x, *args)
+    def _pool(self, x, i, level):
+        kernel, stride, pad, geo = level
+        if self.mode != "stochastic":
+            return self.ops.pool2d(x, kernel, stride, pad, 1, self.mode, "ceil", 0)
+        if self.phase != "TRAIN":
+            return pooling_modes.stochastic_test(x, geo)
+        y, self.choices[i] = pooling_modes.stochastic_train(x, geo, self.rng)
+        return y
+
+    def _pool_backward(self, dy, x, i, level):
+        kernel, stride, pad, geo = level
+        if self.mode != "stochastic":
+            return self.ops.pool2d_backward(dy, x, kernel, stride, pad, 1, self.mode, "ceil", 0)
+        if self.phase != "TRAIN":
+            return pooling_modes.stochastic_test_backward(dy, x, geo)
+        return pooling_modes.stochastic_train_backward(dy, x, geo, self.choices[i])
 
     def reshape(self, shapes):
         s = shapes[0]
-        levels = self._levels(s)
+        outs = [level[3].out_hw for level in self._levels(s)]
         if self.height == 1:
-            return [s[:2] + (1, 1)]
-        return [(s[0], s[1] * sum(4 ** level for level in range(len(levels))))]
+            return [s[:2] + outs[0]]
+        return [(s[0], s[1] * sum(h * w for h, w in outs))]
 
     def run_forward(self, bottoms):
         x = bottoms[0]
-        levels = self._levels(x.shape)
-        pooled = [self._pool(x, level) for level in levels]
+        pooled = [self._pool(x, i, level) for i, level in enumerate(self._levels(x.shape))]
         if self.height == 1:
             return [pooled[0]]
         return [np.concatenate([p.reshape(x.shape[0], -1) for p in pooled], axis=1)]
@@ -80,13 +99,13 @@ class SPP(Layer):
         x, dy = bottoms[0], top_diffs[0]
         levels = self._levels(x.shape)
         if self.height == 1:
-            return [self._pool(x, levels[0], dy)]
+            return [self._pool_backward(dy, x, 0, levels[0])]
         dx, start = np.zeros_like(x), 0
-        for level in levels:
-            out = self._pool(x, level)
-            part = dy[:, start: start + out[0].size].reshape(out.shape)
-            start += out[0].size
-            dx += self._pool(x, level, part)
+        for i, level in enumerate(levels):
+            shape = x.shape[:2] + level[3].out_hw
+            size = shape[1] * shape[2] * shape[3]
+            dx += self._pool_backward(dy[:, start: start + size].reshape(shape), x, i, level)
+            start += size
         return [dx]
 
 

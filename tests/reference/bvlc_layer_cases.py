@@ -1,7 +1,8 @@
 """The gradient-check table of the BVLC layer types added for issue 13 (joined to ``CASES`` in
 test_gradcheck_layers.py).  Inputs sit away from kinks (ReLU-like corners, clip bounds, hinge
-margins, ties) so that every sample is differentiable; rows: (id, layer dict, bottoms, phase[, keyword options for
-``gradcheck``])."""
+margins, ties) so that every sample is differentiable; rows: (id, layer dict, bottoms, phase[,
+keyword options for ``gradcheck``]); every row is also run in float32 against float64
+(test_layers_bvlc.py)."""
 
 import numpy as np
 
@@ -78,6 +79,8 @@ BVLC_CASES = [
      "TEST"),
     ("spp_max", L("SPP", 1, spp_param={"pyramid_height": 3}), [distinct(1, 2, 8, 7)], "TEST"),
     ("spp_ave", L("SPP", 1, spp_param={"pyramid_height": 2, "pool": "AVE"}), [distinct(2, 1, 5, 6)], "TEST"),
+    ("spp_stochastic_train", L("SPP", 1, spp_param={"pyramid_height": 3, "pool": "STOCHASTIC"}),
+     [distinct(1, 2, 4, 8, lo=0.1, hi=2.0)], "TRAIN"),
     ("spp_one_level", L("SPP", 1, spp_param={"pyramid_height": 1}), [distinct(1, 2, 3, 4)], "TEST"),
     ("filter", L("Filter", 3, tops=2), [distinct(4, 3), distinct(4, 2, 2), labels(0, 1, 1, 0).reshape(4, 1)],
      "TEST"),

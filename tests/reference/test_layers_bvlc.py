@@ -342,6 +342,11 @@ def test_spp_values(dtype):
     close(dx, [[[[1, 2], [3, 14]]]], dtype)
     _, (y,) = run(L("SPP", spp_param={"pyramid_height": 1, "pool": "AVE"}), [x], dtype)
     close(y, [[[[2.5]]]], dtype)                    # height 1: the Pooling's own 4-D top
+    # STOCHASTIC, TEST: level 0 is sum x^2 / sum x = 30 / 10, level 1 the values themselves
+    _, (y,) = run(L("SPP", spp_param={"pyramid_height": 2, "pool": "STOCHASTIC"}), [x], dtype)
+    close(y, [[3, 1, 2, 3, 4]], dtype)
+    with pytest.raises(ValueError, match="level 1 needs pad"):
+        run(L("SPP", spp_param={"pyramid_height": 2, "pool": "STOCHASTIC"}), [np.ones((1, 1, 3, 3))], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
