@@ -504,6 +504,22 @@ def test_sigmoid_cross_entropy(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode, sigmoid_n, infogain_n", [
+    ("FULL", 6, 4), ("VALID", 5, 3), ("BATCH_SIZE", 2, 2), ("NONE", 1, 1)])
+def test_loss_normalization_modes(dtype, mode, sigmoid_n, infogain_n):
+    # SigmoidCrossEntropyLoss: x = 0 everywhere (ln 2 per position), 6 targets, one ignored
+    spec = L("SigmoidCrossEntropyLoss", bottoms=2, loss_param={"normalization": mode, "ignore_label": 2})
+    t = np.array([[1, 0, 2], [1, 1, 0]], float)
+    _, (loss,), (dx, _) = run(spec, [np.zeros((2, 3)), t], dtype, [1.0])
+    close(loss, 5 * LN2 / sigmoid_n, dtype)
+    close(dx, np.where(t == 2, 0, 0.5 - t) / sigmoid_n, dtype)
+    # InfogainLoss with H = I: x = 0 (p = 1/3, ln 3 per position), (2, 3, 2) scores, one label ignored
+    spec = L("InfogainLoss", bottoms=3, loss_param={"normalization": mode, "ignore_label": 1})
+    _, (loss,) = run(spec, [np.zeros((2, 3, 2)), [[0, 1], [2, 2]], np.eye(3)], dtype)
+    close(loss, 3 * math.log(3) / infogain_n, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_multinomial_logistic(dtype):
     _, (loss,), (dp, _) = run(L("MultinomialLogisticLoss", bottoms=2), [[[0.25, 0.75], [0.5, 0.5]], [1, 0]],
                               dtype, [1.0])
