@@ -95,6 +95,10 @@ def test_every_new_type_parses_builds_and_runs():
     layers = {layer.name: layer for layer in net.layers}
     assert all(layers[n].loss_weights[0] == 1.0 for n in losses)
     assert np.isfinite(net.loss)
+    from reference.coord_map import CoordMap, coord_maps        # what `econv info` prints
+    maps = coord_maps(net)
+    assert maps["cols"] == CoordMap((3, 3), (2, 2), (0, 0))     # Im2col is a 3x3/2 pad-1 window
+    assert maps["bvec"] == CoordMap((1, 1), (1, 1), (0, 0))     # Parameter: no bottom
     diffs = net.backward()
     assert np.abs(diffs["data"]).sum() > 0 and np.isfinite(diffs["data"]).all()
     assert np.abs(net.param_diffs["bvec"][0]).sum() > 0         # a Parameter top's gradient
