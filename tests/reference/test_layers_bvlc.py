@@ -776,3 +776,28 @@ def test_float32_matches_float64(case):
             continue
         assert got.dtype == np.float32
         assert max_rel_err(got, want) <= tolerance(np.float32)
+
+
+def test_densify_passes_the_elementwise_neurons():
+    """The new elementwise neurons act per position, so densify keeps them (E1/E2 hold)."""
+    from reference.fragments import check_equivalence
+    conv = {"kernel_size": 3, "pad": 1, "weight_filler": {"type": "gaussian", "std": 0.4},
+            "bias_filler": {"type": "gaussian", "std": 0.1}}
+    layers = [inp("data", (1, 2, 13, 11)),
+              {"name": "s1", "type": "Convolution", "bottom": ["data"], "top": ["s1"],
+               "convolution_param": dict(conv, num_output=3, stride=2)}]
+    previous = "s1"
+    for type_, params in [("PReLU", {"prelu_param": {"filler": {"type": "gaussian", "std": 0.5}}}),
+                          ("ELU", {}), ("AbsVal", {}), ("BNLL", {}),
+                          ("Clip", {"clip_param": {"min": 0.1, "max": 2}}), ("Swish", {}), ("Log", {}),
+                          ("Exp", {"exp_param": {"scale": -1.0}})]:
+        layers.append({"name": type_.lower(), "type": type_, "bottom": [previous], "top": [type_.lower()],
+                       **params})
+        previous = type_.lower()
+    layers.append({"name": "c2", "type": "Convolution", "bottom": [previous], "top": ["c2"],
+                   "convolution_param": dict(conv, num_output=2, stride=2)})
+    net = ref.Net(layers, dtype=np.float64, seed=5)
+    report = check_equivalence(net, ref.densify(net, "s1"),
+                               {"data": np.random.default_rng(0).normal(size=(1, 2, 13, 11))})
+    assert report.ok, str(report)
+    assert {r[0] for r in report.rows} == {"E1", "E2"}
