@@ -8,6 +8,7 @@ import numpy as np
 
 from .blobs import fit_shape
 from .hdf5 import read_weights
+from .infogain import attach_infogain_sources, fill_infogain
 from .readers import read_prototxt, read_solver
 
 
@@ -89,12 +90,20 @@ def load_net(prototxt, weights=None, phase="test", backend="numpy", dtype=np.flo
     ``input_shapes``: ``{top: shape}`` overriding an Input's declared shape, or replacing a data
     layer by an Input (all its tops named), before the net is built; other keyword arguments go
     to ``reference.Net``.  Data layers (HDF5Data, Data/LMDB, ImageData, MemoryData, DummyData,
-    Python) read their files when the net is built.  Raises FormatError for malformed files and
-    ValueError (naming the layer and both shapes) when the weights do not fit the net.
+    Python) read their files when the net is built.  An InfogainLoss with
+    ``infogain_loss_param.source`` gets its matrix file read here (:mod:`caffe_import.infogain`).
+    Raises FormatError for malformed files and ValueError (naming the layer and both shapes) when
+    the weights do not fit the net.
     """
+    from reference.net import PHASES, layer_included
     net_dict = _net_dict(prototxt)
+    state = net_dict.get("state", {})
+    level, stages = kwargs.get("level", state.get("level", 0)), kwargs.get("stages", state.get("stage", ()))
+    net_dict, infogain = attach_infogain_sources(
+        net_dict, lambda layer: layer_included(layer, PHASES.get(phase, phase), int(level), tuple(stages)))
     net = build_net(net_dict, phase=phase, backend=backend, dtype=dtype, seed=seed,
                     input_shapes=input_shapes, **kwargs)
+    fill_infogain(net, infogain)
     if weights is not None:
         copy_weights(net, weights if isinstance(weights, dict) else os.fspath(weights),
                      net_dict["layer"])

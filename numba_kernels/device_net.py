@@ -182,11 +182,13 @@ class DeviceNet:
 
     def __init__(self, net):
         bad = [f"{layer.name!r} ({layer.type})" for layer in net.layers if layer.type not in SUPPORTED
-               or (layer.type == "Pooling" and layer.global_pooling)
+               or (layer.type == "Pooling" and (layer.global_pooling or layer.mode == "stochastic"
+                                                 or len(layer.top_names) > 1))
                or (layer.type == "Eltwise" and layer.op != "SUM")]
         if bad:
             raise ValueError(f"DeviceNet: no device version of layer {', '.join(bad)} (supported: "
-                             f"{', '.join(SUPPORTED)}; Pooling not global, Eltwise SUM)")
+                             f"{', '.join(SUPPORTED)}; Pooling MAX/AVE, not global, one top; "
+                             f"Eltwise SUM)")
         self.net = net
         self.dtype = np.dtype(net.dtype)
         self.params = {name: [to_device(np.ascontiguousarray(b)) for b in blobs]

@@ -3,7 +3,7 @@
 A unit ``i`` of a blob sees input pixels centred at ``offset + stride * i`` over a window of ``rf``
 pixels (per axis).  Composition (Long et al., FCN, section 3: ``f_ks o g_k's' = (f o g)_{k'+(k-1)s', ss'}``):
 
-- Convolution / Pooling (kernel extent ``ext = est*(k-1) + 1``, stride s, pad p), InnerProduct (kernel =
+- Convolution / Im2col / Pooling (kernel extent ``ext = est*(k-1) + 1``, stride s, pad p), InnerProduct (kernel =
   its input's size): ``rf' = rf + (ext - 1) * stride``, ``stride' = stride * s``,
   ``offset' = offset + stride * ((ext - 1) / 2 - p)``.
 - Deconvolution (ext, s, p): output ``y`` is centred on input ``(y + p - (ext - 1) / 2) / s``:
@@ -62,13 +62,15 @@ def coord_maps(net) -> dict:
     """``{blob: CoordMap}`` for every blob of ``net`` (last version of in-place blobs)."""
     maps = {}
     for layer in net.layers:
-        if layer.type == "Input" or not layer.bottom_names:   # inputs and data layers
+        if layer.type == "Input" or not layer.bottom_names:   # Input, data layers, Parameter: unit maps
             for t in layer.top_names:
                 maps[t] = CoordMap((1, 1), (1, 1), (0, 0))
             continue
         m = maps[layer.bottom_names[0]]
         if layer.type == "Convolution":
             out = _window(m, layer.kernel, layer.stride, layer.pad, layer.est)
+        elif layer.type == "Im2col":
+            out = _window(m, layer.kernel, layer.stride, layer.pad, layer.dilation)
         elif layer.type == "Pooling":
             kernel = net.blob_shapes_at(layer.name)[0][2:] if layer.global_pooling else layer.kernel
             out = _window(m, kernel, layer.stride, layer.pad, layer.est)

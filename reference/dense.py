@@ -64,7 +64,8 @@ from .upsampling import diagonal_bilinear, is_diagonal_bilinear
 __all__ = ["densify", "dpoa", "convolutionalize", "CropFitError", "fitting_input_sizes"]
 
 POINTWISE = {"ReLU", "Dropout", "BatchNorm", "Scale", "TanH", "Sigmoid", "Power", "Softmax", "Split",
-             "Concat", "Eltwise", "SoftmaxWithLoss", "EuclideanLoss", "L1Loss"}
+             "Concat", "Eltwise", "SoftmaxWithLoss", "EuclideanLoss", "L1Loss",
+             "PReLU", "ELU", "AbsVal", "BNLL", "Exp", "Log", "Threshold", "Clip", "Swish"}
 NOT_YET = {"Flatten": "flattening mixes spatial positions", "Reshape": "reshaping mixes spatial positions",
            "Shift": "a shift of a dense grid has no single original"}
 AFTER_REBUILT = {"ReLU", "Softmax", "SoftmaxWithLoss", "Sigmoid", "TanH", "Power", "Split", "Dropout",

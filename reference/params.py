@@ -89,13 +89,16 @@ class ParamReader:
             raise self.error(f"{key} must be true or false, got {v!r}")
         return bool(v)
 
-    def enum(self, key: str, default: str) -> str:
-        names = ENUMS[key]
+    def enum(self, key: str, default: str, values: dict | None = None) -> str:
+        """An enum field as its NAME; ``values`` (NAME -> number) for an enum whose numbers are not
+        0, 1, ... in the order of ``ENUMS[key]`` (Caffe's ReductionOp starts at 1)."""
+        values = values or {n: i for i, n in enumerate(ENUMS[key])}
+        names = list(values)
         v = self.scalar(key)
         if v is None:
             return default
-        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and 0 <= v < len(names):
-            return names[v]
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool) and v in values.values():
+            return next(n for n, i in values.items() if i == v)
         if isinstance(v, str) and v.upper() in names:
             return v.upper()
         raise self.error(f"{key} must be one of {', '.join(names)}, got {v!r}")

@@ -1,6 +1,8 @@
 """Caffe layers for the reference Net, one family per module; ``LAYER_TYPES`` maps type -> class."""
 
 from . import eltwise, equivalent, inner_product, loss, lrn, neuron, norm, shape, softmax, vision  # noqa: F401,E501
+from . import (accuracy, activation, bias, embed, margin_loss, mvn, probability_loss,  # noqa: F401
+               recurrent, reduction, routing, spatial)
 from .base import LAYER_TYPES, Layer, create_layer, register
 
 __all__ = ["LAYER_TYPES", "Layer", "create_layer", "register"]

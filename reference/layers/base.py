@@ -7,7 +7,9 @@ counts and prefix every error with the layer's name and type:
 - ``reshape(bottom_shapes) -> top_shapes``: the shape rule; creates parameter blobs the first time.
 - ``run_forward(bottoms) -> tops``.
 - ``run_backward(top_diffs, bottoms, tops) -> bottom_diffs``: returns one diff per bottom (``None``
-  where no gradient flows) and *adds* parameter gradients into ``self.diffs``.
+  where no gradient flows) and *adds* parameter gradients into ``self.diffs``.  A layer Caffe gives
+  no backward (``has_backward = False``) does not define it: ``backward`` returns ``None`` for every
+  bottom and the Net passes no gradient through it.
 
 Gradient accounting (one rule, stated once): layers return fresh bottom diffs and never see
 fan-out; the Net sums the diffs of every consumer of a blob (what Caffe's Split layers do) and
@@ -44,6 +46,7 @@ class Layer:
     n_top = (1, 1)
     is_loss = False     # loss layers weight their first top by 1 unless loss_weight says otherwise
     label_bottoms = ()  # bottoms that never receive a gradient (labels, crop references)
+    has_backward = True  # False: Caffe has no Backward (ArgMax, Accuracy, Threshold); no gradient flows
 
     def __init__(self, spec: dict, *, phase: str = "TEST", dtype=np.float32, ops=None, rng=None):
         self.spec = spec
@@ -128,6 +131,8 @@ class Layer:
             raise self._named(e) from None
 
     def backward(self, top_diffs, bottoms, tops):
+        if not self.has_backward:
+            return [None] * len(bottoms)
         try:
             diffs = list(self.run_backward(top_diffs, bottoms, tops))
         except ValueError as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..conv import conv_geometry
 from ..deconv import deconv_geometry
 from ..pool import pool_geometry
+from . import pooling_modes
 from .base import Layer, register
 
 
@@ -120,15 +121,17 @@ class Deconvolution(_ConvBase):
 
 @register
 class Pooling(Layer):
-    """Caffe Pooling (MAX, AVE, global), ePool with the ``est``/``pad_end`` extension fields."""
+    """Caffe Pooling (MAX, AVE, STOCHASTIC, global), ePool with the ``est``/``pad_end`` extension
+    fields; MAX takes an optional second top, the argmax mask (:mod:`.pooling_modes`)."""
     type = "Pooling"
+    n_top = (1, 2)
 
     def configure(self):
         p = self.param("pooling_param")
         pool = p.enum("pool", "MAX")
-        if pool == "STOCHASTIC":
-            raise p.error("pool: STOCHASTIC pooling is not supported (Caffe has no CPU version)")
         self.mode = pool.lower()
+        if len(self.top_names) == 2 and self.mode != "max":
+            raise self.error(f"a second top (the argmax mask) needs pool: MAX, got {pool}")
         self.global_pooling = p.bool("global_pooling", False)
         if self.global_pooling:
             if p.has("kernel_size") or p.has("kernel_h") or p.has("kernel_w"):
@@ -143,24 +146,48 @@ class Pooling(Layer):
         self.round_mode = p.enum("round_mode", "CEIL").lower()
         self.est = p.conv_spatial("est", 1, 1)
         self.pad_end = p.conv_spatial("pad_end", 0, 0)
+        if self.mode == "stochastic" and (self.pad != (0, 0) or self.est != (1, 1)
+                                          or self.pad_end != (0, 0)):
+            raise p.error("STOCHASTIC pooling takes no pad (Caffe: padding is implemented only for "
+                          "AVE and MAX), est or pad_end")
+        self.stochastic_choice = None
 
     def _kernel(self, shape):
         return tuple(shape[2:]) if self.global_pooling else self.kernel
 
-    def reshape(self, shapes):
-        s = shapes[0]
+    def _geometry(self, s):
         if len(s) != 4:
             raise self.error(f"input must be 4-D (N, C, H, W), got shape {s}")
-        geo = pool_geometry(f"layer {self.name!r} (Pooling)", s, self._kernel(s), self.stride,
-                            self.pad, self.est, self.mode, self.round_mode, self.pad_end)
-        return [s[:2] + geo.out_hw]
+        mode = "max" if self.mode == "stochastic" else self.mode   # same sizes, no padding
+        return pool_geometry(f"layer {self.name!r} (Pooling)", s, self._kernel(s), self.stride,
+                             self.pad, self.est, mode, self.round_mode, self.pad_end)
+
+    def reshape(self, shapes):
+        s = shapes[0]
+        return [s[:2] + self._geometry(s).out_hw] * len(self.top_names)
 
     def _args(self, x):
         return (self._kernel(x.shape), self.stride, self.pad, self.est, self.mode, self.round_mode,
                 self.pad_end)
 
     def run_forward(self, bottoms):
-        return [self.ops.pool2d(bottoms[0], *self._args(bottoms[0]))]
+        x = bottoms[0]
+        if self.mode == "stochastic":
+            geo = self._geometry(x.shape)
+            if self.phase == "TRAIN":
+                y, self.stochastic_choice = pooling_modes.stochastic_train(x, geo, self.rng)
+                return [y]
+            return [pooling_modes.stochastic_test(x, geo)]
+        tops = [self.ops.pool2d(x, *self._args(x))]
+        if len(self.top_names) == 2:
+            tops.append(pooling_modes.max_pool_mask(x, self._geometry(x.shape)))
+        return tops
 
     def run_backward(self, top_diffs, bottoms, tops):
-        return [self.ops.pool2d_backward(top_diffs[0], bottoms[0], *self._args(bottoms[0]))]
+        x, dy = bottoms[0], top_diffs[0]
+        if self.mode == "stochastic":
+            geo = self._geometry(x.shape)
+            if self.phase == "TRAIN":
+                return [pooling_modes.stochastic_train_backward(dy, x, geo, self.stochastic_choice)]
+            return [pooling_modes.stochastic_test_backward(dy, x, geo)]
+        return [self.ops.pool2d_backward(dy, x, *self._args(x))]

@@ -99,6 +99,11 @@ def test_unsupported_layers_are_named():
     layers = tiny_fcn()[:3] + [L("tanh", "TanH", "conv1")]
     with pytest.raises(ValueError, match="'tanh' \\(TanH\\)"):
         DeviceNet(Net(layers))
+    for pooling, tops in (({"pool": "STOCHASTIC"}, ["p"]), ({"pool": "MAX"}, ["p", "mask"])):
+        layers = tiny_fcn()[:3] + [{"name": "pool", "type": "Pooling", "bottom": ["conv1"], "top": tops,
+                                    "pooling_param": {"kernel_size": 2, "stride": 2, **pooling}}]
+        with pytest.raises(ValueError, match="'pool' \\(Pooling\\)"):
+            DeviceNet(Net(layers))
 
 
 def test_mask_forward_and_backward_on_the_device():

@@ -92,12 +92,16 @@ NET_CASES = {
     "duplicate layer names": (
         [X, L("relu", "ReLU", "x", "y"), L("relu", "ReLU", "y", "z")],
         ["'relu'", "name"]),
-    "STOCHASTIC pooling": (
-        [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": "STOCHASTIC"})],
-        ["'pool1'", "STOCHASTIC"]),
-    "STOCHASTIC pooling by number": (
-        [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": 2})],
-        ["'pool1'", "STOCHASTIC"]),
+    "STOCHASTIC pooling with pad": (
+        [X, L("pool1", "Pooling", "x", "y",
+              pooling_param={"kernel_size": 2, "pool": "STOCHASTIC", "pad": 1})],
+        ["'pool1'", "STOCHASTIC", "pad"]),
+    "STOCHASTIC pooling by number with pad": (
+        [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": 2, "pad": 1})],
+        ["'pool1'", "STOCHASTIC", "pad"]),
+    "argmax mask top on AVE pooling": (
+        [X, L("pool1", "Pooling", "x", ["y", "mask"], pooling_param={"kernel_size": 2, "pool": "AVE"})],
+        ["'pool1'", "second top", "MAX"]),
     "unknown pool method": (
         [X, L("pool1", "Pooling", "x", "y", pooling_param={"kernel_size": 2, "pool": "MEDIAN"})],
         ["'pool1'", "pool", "MEDIAN"]),
