@@ -22,6 +22,10 @@ implementation declares it out of its scope: listed, not failed).
     >>> print(report)                                     # doctest: +ELLIPSIS
     verify: ok: ... outputs compared (... cases x 2 dtypes), 0 failed, 0 unsupported; worst error ...
 
+Cases whose expected values rest on an econv convention rather than on Caffe's value (an AVE window
+with no tap, :data:`reference.pool.EMPTY_AVE_WINDOW`) are named on a last line, ``econv convention:
+... (cases)``, and under the case when it fails.
+
 A failing report lists each failing case with its op, parameters and note, then one line per output:
 
     FAILED pool2d_hard_tie_overlap (pool2d: kernel 2x2, stride 1x1, ..., mode max; x 1x2x5x6)
@@ -88,6 +92,16 @@ class VerifyReport:
             worst[dtype] = max(worst.get(dtype, 0.0), e)
         return worst
 
+    @property
+    def conventions(self) -> dict:
+        """``{convention: [case names]}``: the econv conventions (where econv's expected value is not
+        Caffe's, e.g. :data:`reference.pool.EMPTY_AVE_WINDOW`) that the compared cases rest on."""
+        found = defaultdict(list)
+        for name, case in self.cases.items():
+            if case.convention:
+                found[case.convention].append(name)
+        return dict(found)
+
     def __str__(self, limit: int = 40):
         dtypes = sorted({r[1] for r in self.rows} | {f.dtype for f in self.failures})
         n_cases = len({r[0] for r in self.rows} | {f.case for f in self.failures})
@@ -103,6 +117,8 @@ class VerifyReport:
             lines.append(f"  FAILED {name} ({describe(first.op, first.params, self.cases.get(name))})")
             if first.note:
                 lines.append(f"      {first.note}")
+            if self.cases.get(name) is not None and self.cases[name].convention:
+                lines.append(f"      {self.cases[name].convention}")
             lines += [f"      {f}" for f in by_case[name]]
         if len(self.failed_cases) > limit:
             lines.append(f"  ... and {len(self.failed_cases) - limit} more failing cases")
@@ -116,6 +132,9 @@ class VerifyReport:
             functions = ", ".join(dict.fromkeys(f for fs in found.values() for f in fs))
             shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
             lines.append(f"  unsupported ({functions}): {reason}: {shown}")
+        for text, names in self.conventions.items():
+            shown = ", ".join(names[:6]) + (f", ... ({len(names)} in all)" if len(names) > 6 else "")
+            lines.append(f"  {text}: {len(names)} case{'s' * (len(names) > 1)} ({shown})")
         return "\n".join(lines)
 
 

@@ -315,3 +315,11 @@ def test_ops_selects_functions():
 def test_op_table_cotangents_fit_the_reference_outputs():
     for c in cases(count=40, seed=5) + hard_cases():
         assert c.dy.shape == c.spec.forward(reference_ops, c.arrays, c.params).shape, c.name
+
+
+def test_report_names_the_empty_ave_window_convention():
+    from reference.pool import EMPTY_AVE_WINDOW
+
+    report = verify(reference_ops, ops=["pool2d"], dtypes=("float64",), cases=hard_cases("pool2d"))
+    assert report.conventions == {EMPTY_AVE_WINDOW: ["pool2d_hard_window_past_end_ave"]}
+    assert str(report).splitlines()[-1] == f"  {EMPTY_AVE_WINDOW}: 1 case (pool2d_hard_window_past_end_ave)"
