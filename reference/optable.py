@@ -237,7 +237,8 @@ def _hard_specs():
                    "value, gives -FLT_MAX and passes no gradient", _distinct(d, (1, 1, 3, 6)),
                    kernel=1, stride=(1, 2)),
         _pool_case("pool2d_hard_window_past_end_ave", "the same window past the end in AVE: divisor 0, "
-                   "output 0 and no gradient (an econv convention: Caffe computes 0/0 = NaN here)", d.normal(size=(1, 1, 3, 6)), kernel=1, stride=(1, 2), mode="ave"),
+                   "output 0 and no gradient (an econv convention: Caffe computes 0/0 = NaN here)",
+                   d.normal(size=(1, 1, 3, 6)), kernel=1, stride=(1, 2), mode="ave"),
         _pool_case("pool2d_hard_pad_end_max", "pad_end (1, 2): absent positions at the bottom/right, "
                    "never a maximum", _distinct(d, (1, 2, 5, 5)), kernel=2, stride=2, pad_end=(1, 2)),
         _pool_case("pool2d_hard_pad_end_ave", "pad_end (2, 1) with pad 1: pad_end positions are not "

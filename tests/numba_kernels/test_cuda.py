@@ -1,6 +1,6 @@
 """numba_kernels.cuda against the reference, on a GPU or on numba's CUDA simulator (CI: tiny shapes):
-the cheapest op-table cases in float32 and float64, the op table's named hard cases, device arrays in and out, Caffe's MAX tie and
-NaN rules, the training-step kernels (ReLU, softmax with loss, SGD) against the reference layers and
+the cheapest op-table cases in float32 and float64, the op table's named hard cases, device arrays
+in and out, Caffe's MAX tie and NaN rules, the training-step kernels (ReLU, softmax with loss, SGD) against the reference layers and
 solver, a Net on ``backend="cuda"``, and the reference's ValueErrors."""
 
 import numpy as np

@@ -47,7 +47,8 @@ def test_float32_expectations_are_the_float64_values():
         def fn(*args, **kw):
             wide = [a.astype(np.float64) if isinstance(a, np.ndarray) else a for a in args]
             out = getattr(reference_ops, name)(*wide, **kw)
-            cast = lambda v: None if v is None else v.astype(args[1 if "backward" in name else 0].dtype)  # noqa
+            dtype = args[1 if "backward" in name else 0].dtype
+            cast = lambda v: None if v is None else v.astype(dtype)  # noqa: E731
             return tuple(map(cast, out)) if isinstance(out, tuple) else cast(out)
         return fn
 
