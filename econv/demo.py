@@ -36,6 +36,7 @@ __all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict"
            "CheckFailed", "SMOKE_TEST", "picture_title"]
 
 SMOKE_TEST = "smoke test (--quick): numbers are not meaningful"
+SMOKE_BANNER = "SMOKE TEST (--quick): a tiny net trained for seconds; the numbers are not meaningful"
 
 
 class CheckFailed(RuntimeError):
@@ -212,7 +213,7 @@ def check_start_equivalence(net, cfg, images) -> float:
 
 def picture_title(results: dict, what: str) -> str:
     """A picture's title: ``what`` it shows, and on a second line the smoke-test warning of --quick."""
-    return what + (f"\n{SMOKE_TEST.upper()}" if results.get("quick") else "")
+    return what + (f"\n{SMOKE_BANNER}" if results.get("quick") else "")
 
 
 def save_results(out: str, results: dict, picture: str, table_text: str, log=print) -> None:
@@ -220,7 +221,7 @@ def save_results(out: str, results: dict, picture: str, table_text: str, log=pri
     run says it is a smoke test: ``"note"`` in results.json and a line above the table's header."""
     if results.get("quick"):
         results["note"] = SMOKE_TEST
-        table_text = f"{SMOKE_TEST.upper()}: a tiny net trained for seconds\n{table_text}"
+        table_text = f"{SMOKE_BANNER}\n{table_text}"
     path = os.path.join(out, "results.json")
     with atomic_output(path) as tmp:
         with open(tmp, "w") as f:
