@@ -60,6 +60,7 @@ TABLE = [
     (["demo", "--task", "nope"], 2),
     (["bench", "--repeat", "x"], 2),
     (["bench", "--repeat", "0"], 2),
+    (["bench", "--json", "T/no/such/dir/b.json"], 2),
     # 2: bad input (files econv cannot read, outputs it cannot write, nets it refuses)
     (["info", "T/missing.prototxt"], 2),
     (["info", "BADPROTO"], 2),
