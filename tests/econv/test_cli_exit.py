@@ -119,8 +119,38 @@ def test_a_failed_check_exits_1(monkeypatch, capsys):
                                        "to the baseline\n")
 
 
+def subcommands() -> list:
+    """Every subcommand the parser knows (a command added later is covered too), plus convert."""
+    parser = cli.build_parser()
+    choices = next(a.choices for a in parser._actions if getattr(a, "choices", None)
+                   and isinstance(a.choices, dict))
+    return sorted(choices)
+
+
+def test_every_subcommand_exits_2_for_an_unknown_option(capsys):
+    names = subcommands()
+    assert {"convert", "info", "verify", "densify", "vectors", "demo", "bench"} <= set(names)
+    for name in names:
+        assert status([name, "--no-such-option"]) == 2, name
+        assert "Traceback" not in capsys.readouterr().err
+
+
 def interrupt(*args, **kwargs):
     raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_any_subcommand_is_130(monkeypatch, capsys):
+    """Whatever a subcommand runs, a KeyboardInterrupt out of it ends econv with one line."""
+    import argparse
+
+    for name in subcommands():
+        if name == "convert":           # parsed by caffe_import.cli_convert, covered below
+            continue
+        monkeypatch.setattr(argparse.ArgumentParser, "parse_args",
+                            lambda self, argv=None, namespace=None, _n=name:
+                            argparse.Namespace(command=_n, func=interrupt))
+        assert status([name]) == 130, name
+        assert capsys.readouterr().err == f"econv {name}: interrupted\n"
 
 
 # every command, with the function its work runs in (patched to be interrupted there)
