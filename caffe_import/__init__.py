@@ -54,8 +54,9 @@ __all__ = [
 
 
 def cli_convert(argv=None) -> int:
-    """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 1 bad
-    input file, 2 usage error) and prints one summary line or the error to stderr."""
+    """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 2 bad usage or
+    bad input: a malformed or unreadable source, an output that cannot be written; the exit table
+    of ``econv --help``) and prints one summary line or ``econv convert: error: ...`` to stderr."""
     import argparse
     import sys
 
@@ -73,12 +74,9 @@ def cli_convert(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         info = convert(args.src, args.output, progress=args.progress)
-    except FormatError as exc:
-        print(f"econv convert: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"econv convert: {exc}", file=sys.stderr)
-        return 1
+    except (ValueError, OSError) as exc:         # FormatError is a ValueError
+        print(f"econv convert: error: {exc}", file=sys.stderr)
+        return 2
     mb = info["bytes"] / 1e6
     rate = mb / info["seconds"] if info["seconds"] > 0 else float("inf")
     print(f"{args.output}: {info['layers']} layers, {info['blobs']} blobs, {mb:.1f} MB "

@@ -13,9 +13,19 @@ econv: a from-scratch reference engine for dense, equivalent CNNs (eConv / ePool
 Learning with Equivalent Mappings"), with Caffe-exact NumPy layers (the oracle), Numba kernels and a
 Caffe model importer."""
 
+EXIT_STATUS = """\
+exit status (the same for every command):
+  0    success
+  1    a check failed: `verify` found the dense net not equivalent, `demo` its start check
+  2    bad usage or bad input: unknown options, a file that cannot be read or is malformed, a net
+       or parameter econv refuses, an output path that cannot be written; nothing is written
+  130  interrupted (Ctrl-C): one line `econv <command>: interrupted`, no partial output"""
+
 EPILOG = """\
 The main job: `econv demo` (the paper's segmentation experiment at small scale, on built-in data).
-Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md."""
+Python API: `import reference` (the NumPy oracle), `import caffe_import`; see README.md.
+
+""" + EXIT_STATUS
 
 
 def _net_and_shapes(args, phase="test"):
@@ -240,7 +250,10 @@ def _densify_header(args, net, dense) -> str:
 
 
 def cmd_densify(args) -> int:
-    from caffe_import import format_prototxt, load_net, write_prototxt
+    import contextlib
+
+    from caffe_import import format_prototxt, write_prototxt
+    from caffe_import.atomic import atomic_output
     from reference.net import with_input_shapes
 
     if args.weights_out and not args.weights:
@@ -256,16 +269,23 @@ def cmd_densify(args) -> int:
         dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
     header = _densify_header(args, net, dense)
     text = format_prototxt(dense, input_shapes=shapes, header=header)   # refuses before writing
-    if args.weights_out:
-        from caffe_import import write_hdf5_weights
+    # every output goes to a temporary file first (each atomic_output checks its folder on entry);
+    # the renames happen only once all of them are written: one bad path, nothing written
+    with contextlib.ExitStack() as outputs:
+        tmp_weights = args.weights_out and outputs.enter_context(atomic_output(args.weights_out))
+        tmp_text = args.output and outputs.enter_context(atomic_output(args.output))
+        if tmp_weights:
+            from caffe_import import write_hdf5_weights
 
-        info = write_hdf5_weights(dense, args.weights_out)
+            info = write_hdf5_weights(dense, tmp_weights)
+        if tmp_text:
+            write_prototxt(dense, tmp_text, input_shapes=shapes, header=header)
+    if args.weights_out:
         print(f"{args.weights_out}: {info['blobs']} parameter blobs of {info['layers']} layers "
               f"(convolutionalized InnerProducts reshaped)", file=sys.stderr)
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    write_prototxt(dense, args.output, input_shapes=shapes, header=header)
     final = dense.infer_shapes(shapes or {})
     last = dense.layers[-1].top_names[0]
     print(f"{args.output}: {len(dense.layers)} layers, dense from {args.start}, {last} "
@@ -380,6 +400,8 @@ def _default_backend() -> str:
 
 
 def cmd_demo(args) -> int:
+    from .demo import CheckFailed
+
     backend = args.backend or _default_backend()
     progress = not args.no_progress
     try:
@@ -393,8 +415,11 @@ def cmd_demo(args) -> int:
             task = importlib.import_module(f"econv.tasks.{args.task}")
             task.run(out=args.out, backend=backend, quick=args.quick, progress=progress)
     except ImportError as e:
-        print(f"econv demo: {e}", file=sys.stderr)
+        print(f"econv demo: error: {e}", file=sys.stderr)
         return 2
+    except CheckFailed as e:
+        print(f"econv demo: check failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -548,7 +573,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one econv command; returns its exit status (:data:`EXIT_STATUS`).  Ctrl-C in any command
+    ends it with one line and status 130, without a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print(f"econv {command}: interrupted" if command else "econv: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv) -> int:
     if argv[:1] == ["convert"]:
         from caffe_import import cli_convert
 

@@ -32,7 +32,15 @@ import numpy as np
 
 from caffe_import.atomic import atomic_output
 
-__all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict", "evaluate", "save_results"]
+__all__ = ["DemoConfig", "QUICK", "FULL", "run", "build_net", "train", "predict", "evaluate", "save_results",
+           "CheckFailed", "SMOKE_TEST", "picture_title"]
+
+SMOKE_TEST = "smoke test (--quick): numbers are not meaningful"
+SMOKE_BANNER = "SMOKE TEST (--quick): a tiny net trained for seconds; the numbers are not meaningful"
+
+
+class CheckFailed(RuntimeError):
+    """A check the demo makes before it trains on (the dense net's equivalence) failed: exit 1."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,9 @@ def train(net, images, labels, iters: int, cfg: DemoConfig, lr: float, desc: str
         pick = rng.choice(len(images), size=cfg.batch, replace=False)
         return {"data": images[pick], "label": labels[pick][:, None].astype(images.dtype)}
 
+    warmup = warm_up(net, feed_like={"data": images[:cfg.batch],
+                                     "label": labels[:cfg.batch][:, None].astype(images.dtype)},
+                     cfg=cfg) if iters else 0.0
     bar = tqdm(total=iters, desc=desc, unit="it", disable=not progress, leave=True, dynamic_ncols=True)
 
     def tick(it, loss):
@@ -124,7 +135,38 @@ def train(net, images, labels, iters: int, cfg: DemoConfig, lr: float, desc: str
             losses = solver.losses
     finally:
         bar.close()
-    return {"seconds": time.perf_counter() - start, "losses": [float(v) for v in losses]}
+    return {"seconds": time.perf_counter() - start, "losses": [float(v) for v in losses],
+            "warmup_seconds": warmup}
+
+
+_COMPILED = set()       # the backends whose kernels this process has compiled (or loaded from cache)
+
+
+def warm_up(net, feed_like: dict, cfg, log=None) -> float:
+    """One forward and backward of ``net`` on a batch (the parameters are not changed), so that the
+    Numba kernels compile before a progress bar starts and the first iteration's compile time does
+    not show as an ETA of hours.  The first time a process does this for a compiled backend it says
+    so on stderr.  Returns the seconds it took (0 for the NumPy backend, which compiles nothing)."""
+    import sys
+
+    if net.backend not in ("numba", "cuda"):
+        return 0.0
+    say = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    first = net.backend not in _COMPILED
+    if first:
+        say(f"compiling kernels ({net.backend}), first run only: later runs load them from numba's cache ...")
+    start = time.perf_counter()
+    if net.backend == "cuda":               # the device loop's own kernels; its parameters are a copy
+        from numba_kernels.device_net import DeviceNet
+
+        DeviceNet(net).step(0.0, cfg.momentum, cfg.weight_decay, **feed_like)
+    net.forward(**feed_like)
+    net.backward()
+    seconds = time.perf_counter() - start
+    if first:
+        say(f"kernels ready ({seconds:.1f} s)")
+        _COMPILED.add(net.backend)
+    return seconds
 
 
 def predict(net, images, batch: int) -> np.ndarray:
@@ -174,12 +216,21 @@ def check_start_equivalence(net, cfg, images) -> float:
     dummy = np.zeros((len(x), 1) + x.shape[2:], x.dtype)
     report = check_equivalence(probe, dense, {"data": x, "label": dummy})
     if not report.ok:
-        raise RuntimeError(f"the dense net is not equivalent to the baseline:\n{report}")
+        raise CheckFailed(f"the dense net is not equivalent to the baseline:\n{report}")
     return max(report.worst("E1"), report.worst("E2"))
 
 
+def picture_title(results: dict, what: str) -> str:
+    """A picture's title: ``what`` it shows, and on a second line the smoke-test warning of --quick."""
+    return what + (f"\n{SMOKE_BANNER}" if results.get("quick") else "")
+
+
 def save_results(out: str, results: dict, picture: str, table_text: str, log=print) -> None:
-    """Write ``out/results.json`` atomically and log the table and what was written."""
+    """Write ``out/results.json`` atomically and log the table and what was written.  A ``--quick``
+    run says it is a smoke test: ``"note"`` in results.json and a line above the table's header."""
+    if results.get("quick"):
+        results["note"] = SMOKE_TEST
+        table_text = f"{SMOKE_BANNER}\n{table_text}"
     path = os.path.join(out, "results.json")
     with atomic_output(path) as tmp:
         with open(tmp, "w") as f:
@@ -196,7 +247,7 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
 
     from reference import densify, dpoa
 
-    from .pictures import panel
+    from .pictures import CLASS_LEGEND, panel
     from .scenes import make_scenes
 
     cfg = cfg or (QUICK if quick else FULL)
@@ -243,7 +294,10 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
 
     rows = [[test_x[i, 0], test_y[i]] + [preds[m][i] for m in models] for i in range(cfg.pictures)]
     picture = os.path.join(out, "predictions.png")
-    panel(rows, ["input", "truth"] + list(models), picture)
+    titles = ["input", "truth"] + [f"{m}\nmean IU {results[m]['mean_iu']:.3f}" for m in models]
+    what = (f"segmentation: the class of every pixel on {len(rows)} test scenes; each model's mean IU "
+            f"over all {cfg.test_scenes} ({backend})")
+    panel(rows, titles, picture, title=picture_title(results, what), legend=CLASS_LEGEND)
     save_results(out, results, picture, table(results), log)
     return results
 

@@ -4,14 +4,16 @@ alone (or C with libhdf5) can read; no econv needed.  docs/VECTORS.md describes 
 Layout (DESIGN.md section 3)::
 
     /                      attrs: format ("econv-vectors 1"), dtype, producer, seed, count_per_op,
-                                  ops, hard, tie_rule, tolerance
+                                  ops, hard, tie_rule, conventions, tolerance
     /cases/<name>          one group per case (creation order = table order), attrs:
         op                 "conv2d" | "deconv2d" | "pool2d"
         stride, pad, est   int64 (h, w) pairs                       (every op)
         group              int64                                    (conv2d, deconv2d)
         kernel, pad_end    int64 (h, w) pairs                       (pool2d)
         mode, round_mode   "max" | "ave", "ceil" | "floor"          (pool2d)
-        note               what a hard case tests                   (hard cases only)
+        note               what a hard case tests, then the econv convention its values rest on
+                           where they are not Caffe's (:data:`reference.pool.EMPTY_AVE_WINDOW`);
+                           absent for a random case that meets no convention
       datasets (N, C, H, W order, C-contiguous, the file's dtype):
         x, w, b            inputs as they apply (no ``b``: the op ran without a bias)
         y                  forward output
@@ -20,7 +22,9 @@ Layout (DESIGN.md section 3)::
 
 For every case, ``y = op(x, w, b, **params)`` and ``(dx, dw, db) = op_backward(dy, x, w, **params,
 bias="b" in case)`` in the reference (pool2d: ``y = pool2d(x, **params)``, ``dx = pool2d_backward(dy,
-x, **params)``).  Same arguments, same file: the output is deterministic for a seed.
+x, **params)``), computed in float64 on the stored inputs and rounded once to the file's dtype (a
+float32 file holds the true values of its float32 inputs, not a float32 computation's).  Same
+arguments, same file: the output is deterministic for a seed.
 
     >>> import tempfile, os, h5py
     >>> path = os.path.join(tempfile.mkdtemp(), "v.h5")
@@ -38,6 +42,7 @@ import numpy as np
 
 import reference.ops as reference_ops
 from reference.optable import OPS, TIE_RULE, cases, table
+from reference.pool import EMPTY_AVE_WINDOW
 from reference.tolerance import tolerance
 
 from caffe_import.atomic import atomic_output
@@ -77,6 +82,8 @@ def write_vectors(path: str, count: int = 34, seed: int = 0, dtype=np.float64, p
             f.attrs["ops"] = ",".join(dict.fromkeys(c.op for c in all_cases))
             f.attrs["hard"] = bool(hard)
             f.attrs["tie_rule"] = TIE_RULE
+            # where econv's expected values are its own convention rather than Caffe's
+            f.attrs["conventions"] = EMPTY_AVE_WINDOW
             f.attrs["tolerance"] = tolerance(dtype)
             root = f.create_group("cases", track_order=True)
             for c in all_cases:
@@ -91,11 +98,14 @@ def _write_case(g, c) -> None:
     g.attrs["op"] = c.op
     for k, v in c.params.items():
         g.attrs[k] = v if isinstance(v, str) else np.asarray(v, dtype=np.int64)
-    if c.note:
-        g.attrs["note"] = c.note
+    note = " ".join([c.note] * bool(c.note) + [c.convention] * bool(c.convention))
+    if note:
+        g.attrs["note"] = note
     for k, v in c.arrays.items():
         g[k] = v
-    g["y"] = spec.forward(reference_ops, c.arrays, c.params)
+    dtype = c.arrays["x"].dtype
+    exact = c.astype(np.float64)          # the stored inputs, exactly; computed in float64
+    g["y"] = spec.forward(reference_ops, exact.arrays, exact.params).astype(dtype)
     g["dy"] = c.dy
-    for k, v in spec.vjp(reference_ops, c.arrays, c.params, c.dy).items():
-        g[k] = v
+    for k, v in spec.vjp(reference_ops, exact.arrays, exact.params, exact.dy).items():
+        g[k] = v.astype(dtype)

@@ -18,7 +18,8 @@ Note [unsigned indices] there).
   branches or selects, int64 or float indices alike), so it runs about 5x slower than the forward.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
   ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
-  not); divisor 0 gives 0.
+  not); divisor 0 gives 0 and no gradient, the econv convention of
+  :data:`reference.pool.EMPTY_AVE_WINDOW` (Caffe computes 0/0 = NaN there).
 """
 
 from __future__ import annotations

@@ -517,7 +517,9 @@ def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
 
 def _save(result, json_path, report):
     if json_path:
-        with open(json_path, "w") as f:
+        from caffe_import.atomic import atomic_output
+
+        with atomic_output(json_path) as tmp, open(tmp, "w") as f:
             json.dump(result, f, indent=1)
         report.say(f"wrote {json_path}")
     return result
@@ -526,6 +528,8 @@ def _save(result, json_path, report):
 def _command(args) -> int:
     if args.repeat < 1:
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise ValueError(f"--json {args.json}: its folder does not exist")   # before minutes of work
     run(quick=args.quick, repeat=args.repeat, json_path=args.json,
         with_reference=not args.no_reference, numba_first=args.numba_first, dense=args.dense)
     return 0

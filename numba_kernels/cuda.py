@@ -16,7 +16,8 @@ Design (Caffe's GPU path, with the equivalent stride):
 - ``pool2d``: one thread per output, the first maximum in row-major tap order wins (strict ``>``,
   NaN never wins, no real value gives ``-FLT_MAX``); ``pool2d_backward`` MAX stores the argmax per
   output, then one thread per input pixel gathers the ``dy`` of the windows whose argmax it is
-  (deterministic, no atomics); AVE gathers ``dy / divisor`` likewise.
+  (deterministic, no atomics); AVE gathers ``dy / divisor`` likewise; a window with divisor 0
+  gives 0 and no gradient (the econv convention :data:`reference.pool.EMPTY_AVE_WINDOW`; Caffe: NaN).
 
 Runs on a GPU or, with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, on numba's CUDA
 simulator, which executes every thread in Python: there the GEMM block is 4x4 threads instead of

@@ -26,7 +26,7 @@ import numpy as np
 
 from .tolerance import ADJOINT_RTOL, GRADCHECK_EPS, GRADCHECK_RTOL
 
-__all__ = ["GradcheckReport", "check_function", "check_adjoint", "gradcheck"]
+__all__ = ["GradcheckReport", "check_function", "check_adjoint", "gradcheck", "unread_tops"]
 
 
 @dataclass
@@ -80,7 +80,11 @@ def check_function(f, vjp, inputs: dict, *, wrt=None, directions: int = 4, exhau
     rng = np.random.default_rng(seed)
     x0 = {k: np.array(v, dtype=np.float64) for k, v in inputs.items()}
     wrt = list(wrt if wrt is not None else x0)
+    if not wrt:
+        raise ValueError(f"{target}: nothing to check: no input to differentiate")
     outs = [np.asarray(o, dtype=np.float64) for o in f(x0)]
+    if not outs or all(o.size == 0 for o in outs):
+        raise ValueError(f"{target}: nothing to check: the function has no output")
     cot = [rng.normal(size=o.shape) for o in outs]
     grads = vjp({k: v.copy() for k, v in x0.items()}, [c.copy() for c in cot])
     report = GradcheckReport(target, rtol)
@@ -184,13 +188,33 @@ def _layer_report(spec, bottoms, phase="TEST", seed=0, **kw):
                           target=f"layer {layer.name!r} ({layer.type})", seed=seed, **kw)
 
 
+def unread_tops(net) -> list:
+    """The blobs whose last version no layer reads: a net's outputs, in-place ones included.
+
+    A blob written in place (``relu1: conv1 -> conv1``) is read by its in-place layer, but that
+    layer's own top is a new version that nothing reads, so ``conv1`` is an output.  Versions are
+    what :class:`reference.Net` records (``_bottom_ids`` / ``_latest``); an older version that is
+    overwritten without being read cannot be seeded by ``Net.backward`` and is not listed.
+    """
+    read = {vid for bids in net._bottom_ids for vid in bids}
+    return [name for name, vid in net._latest.items() if vid not in read]
+
+
 def _net_report(net, inputs, outputs=None, seed=0, **kw):
     if net.dtype != np.float64:
         raise ValueError("gradcheck: build the Net with dtype=np.float64")
-    consumed = {b for layer in net.layers for b in layer.bottom_names}
     loss_tops = {t for layer in net.layers for t, w in zip(layer.top_names, layer.loss_weights) if w}
-    outputs = list(outputs) if outputs is not None else \
-        [b for b in net.blob_names if b not in consumed and b not in loss_tops]
+    if outputs is None:
+        outputs = [b for b in unread_tops(net) if b not in loss_tops]
+    else:
+        outputs = list(outputs)
+        unknown = [b for b in outputs if b not in net._latest]
+        if unknown:
+            raise ValueError(f"gradcheck: no blob named {', '.join(map(repr, unknown))} in the net")
+    if not outputs and not loss_tops:
+        raise ValueError("gradcheck: nothing to check: the net has no loss layer and no output blob "
+                         "(pass outputs=[blob, ...])")
+    has_loss = bool(loss_tops)
     labels = {layer.bottom_names[i] for layer in net.layers for i in layer.label_bottoms
               if i < len(layer.bottom_names)}
     params = {f"{ln}/{i}": blob for ln, blobs in net.params.items() for i, blob in enumerate(blobs)}
@@ -206,18 +230,19 @@ def _net_report(net, inputs, outputs=None, seed=0, **kw):
         for layer in net.layers:
             layer.rng = np.random.default_rng(seed)
         blobs = net.forward(**{k: a[k] for k in inputs})
-        return [np.asarray(net.loss)] + [blobs[b] for b in outputs]
+        return [np.asarray(net.loss)] * has_loss + [blobs[b] for b in outputs]
 
     def vjp(a, cot):
         run(a)
         saved, net.force_backward = net.force_backward, True
         try:
             # the loss tops seed themselves with their weight; scale by the loss cotangent instead
-            seeds = {b: c for b, c in zip(outputs, cot[1:])}
+            seeds = {b: c for b, c in zip(outputs, cot[has_loss:])}
+            loss_cot = float(cot[0]) if has_loss else 0.0
             for layer in net.layers:
                 for t, w in zip(layer.top_names, layer.loss_weights):
                     if w:
-                        seeds[t] = seeds.get(t, 0) + (float(cot[0]) - 1.0) * w
+                        seeds[t] = seeds.get(t, 0) + (loss_cot - 1.0) * w
             diffs = net.backward({b: np.broadcast_to(s, net._values[net._latest[b]].shape)
                                   for b, s in seeds.items()})
         finally:
@@ -238,7 +263,10 @@ def gradcheck(target, *args, impl=None, **kw) -> GradcheckReport:
       :data:`reference.optable.OPS`; ``impl`` = the implementation, default the reference);
     - ``gradcheck(layer_dict, [bottom arrays], phase="TEST")``;
     - ``gradcheck(net, {input: array}, outputs=None)`` (a Net built with ``dtype=np.float64``;
-      checks the loss and the output blobs w.r.t. the inputs and every learnable parameter).
+      checks the loss and the output blobs w.r.t. the inputs and every learnable parameter;
+      ``outputs=None`` means every blob whose last version no layer reads, in-place tops included,
+      see :func:`unread_tops`).  Raises ``ValueError`` when there is nothing to check (no loss
+      layer and no output, or nothing to differentiate): a check of nothing is never a pass.
 
     Options of :func:`check_function` (``directions``, ``exhaustive``, ``rtol``, ...) pass through.
     Returns a :class:`GradcheckReport`; call ``.assert_ok()`` in tests.

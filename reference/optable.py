@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .pool import pool_geometry
+from .pool import EMPTY_AVE_WINDOW, pool_geometry
 from .sizes import conv_out_size, deconv_out_size, extent
 
 __all__ = ["OpSpec", "OpCase", "OPS", "TIE_RULE", "cases", "hard_cases", "table"]
@@ -76,6 +76,17 @@ class OpCase:
     @property
     def spec(self) -> OpSpec:
         return OPS[self.op]
+
+    @property
+    def convention(self) -> str:
+        """The econv convention this case's expected values rest on, where they differ from Caffe's
+        (today only :data:`reference.pool.EMPTY_AVE_WINDOW`); "" for a case Caffe computes alike."""
+        if self.op != "pool2d" or self.params.get("mode") != "ave":
+            return ""
+        p = self.params
+        geo = pool_geometry(self.name, self.arrays["x"].shape, p["kernel"], p["stride"], p["pad"],
+                            p["est"], p["mode"], p["round_mode"], p["pad_end"])
+        return EMPTY_AVE_WINDOW if geo.empty_windows() else ""
 
     def astype(self, dtype) -> "OpCase":
         cast = {k: v.astype(dtype) for k, v in self.arrays.items()}
@@ -229,7 +240,8 @@ def _hard_specs():
                    "value, gives -FLT_MAX and passes no gradient", _distinct(d, (1, 1, 3, 6)),
                    kernel=1, stride=(1, 2)),
         _pool_case("pool2d_hard_window_past_end_ave", "the same window past the end in AVE: divisor 0, "
-                   "output 0", d.normal(size=(1, 1, 3, 6)), kernel=1, stride=(1, 2), mode="ave"),
+                   "output 0 and no gradient (an econv convention: Caffe computes 0/0 = NaN here)",
+                   d.normal(size=(1, 1, 3, 6)), kernel=1, stride=(1, 2), mode="ave"),
         _pool_case("pool2d_hard_pad_end_max", "pad_end (1, 2): absent positions at the bottom/right, "
                    "never a maximum", _distinct(d, (1, 2, 5, 5)), kernel=2, stride=2, pad_end=(1, 2)),
         _pool_case("pool2d_hard_pad_end_ave", "pad_end (2, 1) with pad 1: pad_end positions are not "

@@ -11,7 +11,20 @@ Notation: input ``x`` (N, C, H, W), kernel ``k``, stride ``s``, pad ``p``, equiv
 - ``mode="ave"``: ``y = (sum of the taps on the image) / divisor`` where the divisor counts the taps
   that lie in ``[-p, H + p)``: padding inside the padded extent counts, the ceil-mode overhang past
   ``H + p`` and ``pad_end`` do not (Caffe: ``end = min(start + k, H + p)``, divisor ``end - start``).
-  A window with divisor 0 (only in Caffe's degenerate unpadded case) gives 0 (Caffe: 0/0 = NaN).
+  A window with divisor 0 gives 0 and passes no gradient: an **econv convention**
+  (:data:`EMPTY_AVE_WINDOW`), not Caffe's value (see below).
+
+The empty AVE window.  Without padding (on both axes: Caffe clips the last window only when a pad is
+set) ceil rounding can keep a window that starts at or past the input's end.  Caffe
+(BVLC/caffe src/caffe/layers/pooling_layer.cpp, lines 210-225) computes ``pool_size = (hend - hstart)
+* (wend - wstart)`` with ``hend = min(hstart + k, H + p)`` before clipping, sums nothing and divides:
+``0 / 0 = NaN`` for a window that starts exactly at the end, ``0 / negative``, a signed zero, for one
+past it; its backward loops over an empty window and passes no gradient.  econv outputs 0 there
+instead, in the reference and every backend, because Caffe's value is an artefact of its integer
+arithmetic (NaN or -0 depending on where the window starts, not a rule anyone states), and a NaN
+there would poison every later blob, the loss and every gradient, while the backward is the same
+either way.  The op table's ``pool2d_hard_window_past_end_ave`` pins it; :func:`reference.oracle.verify`
+and ``econv vectors`` name the convention for every case that meets it.
 
 Output size: :func:`reference.sizes.pool_out_size` (ceil by default, Caffe's clip rule).
 
@@ -32,9 +45,15 @@ from .checks import check_array, like, spatial_args
 from .sizes import extent, pair, pool_out_size
 from .windows import pad as pad_hw, tap, window_view
 
-__all__ = ["pool2d", "pool2d_backward", "pool_geometry", "FLT_MAX"]
+__all__ = ["pool2d", "pool2d_backward", "pool_geometry", "FLT_MAX", "EMPTY_AVE_WINDOW"]
 
 FLT_MAX = float(np.finfo(np.float32).max)  # Caffe starts its max accumulator at -FLT_MAX
+
+EMPTY_AVE_WINDOW = (
+    "econv convention: an AVE window with no tap in [-p, H + p) (only without padding, in ceil mode: "
+    "a window that starts at or past the input's end) outputs 0 and passes no gradient; Caffe divides "
+    "its empty sum by (hend - hstart) * (wend - wstart) <= 0 there, giving NaN (0/0) or a signed zero "
+    "(BVLC/caffe src/caffe/layers/pooling_layer.cpp lines 210-225)")
 
 
 class PoolGeometry:
@@ -74,6 +93,11 @@ class PoolGeometry:
             taps = starts[:, None] + self.est[a] * np.arange(self.kernel[a])[None, :]
             counts.append((taps < self.in_hw[a] + self.pad[a]).sum(axis=1))
         return np.outer(counts[0], counts[1])
+
+    def empty_windows(self) -> int:
+        """How many outputs per (n, c) plane are AVE windows with divisor 0 (:data:`EMPTY_AVE_WINDOW`);
+        0 for MAX, whose empty windows follow Caffe (``-FLT_MAX``)."""
+        return int((self.divisor() == 0).sum()) if self.mode == "ave" else 0
 
     def argmax(self, x):
         """First-maximum tap index (row-major) per output, and whether the window had a real value."""

@@ -1,4 +1,4 @@
-"""The four nets of ``shared/fixtures/caffe`` as Python layer lists (what their net.prototxt says),
+"""The four nets of the Caffe fixtures (``tests/data/caffe``) as Python layer lists (what their net.prototxt says),
 and a helper that loads a fixture's io.h5.  Fillers are omitted: the weights come from io.h5."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-# A copy of shared/fixtures/caffe (written by real Caffe; see its README.md), kept in the repository so
-# that a clean clone tests against it with nothing else on disk.
+# Written by real Caffe (see tests/data/caffe/README.md) and shipped in the repository, so that a clean
+# clone tests against it with nothing else on disk.
 FIXTURES = Path(__file__).resolve().parent / "data" / "caffe"
 
 

@@ -215,14 +215,17 @@ def fit(net, images, targets, iters, cfg, lr, desc, seed, progress):
 
 def start_checks(net, task: str, cfg: TaskConfig, images) -> dict:
     """Before fine-tuning: E1/E2 of the densified baseline on every blob after ``cfg.start``
-    (``equivalence_max_err``; RuntimeError when it fails) and :func:`gap_check` (``gap_max_err``)."""
+    (``equivalence_max_err``; :class:`econv.demo.CheckFailed` when it fails) and :func:`gap_check`
+    (``gap_max_err``)."""
     from reference import densify
     from reference.fragments import check_equivalence
 
     body = assemble(body_specs(net), net, build_options=net.build_options)
     report = check_equivalence(body, densify(body, cfg.start), {"data": images[:cfg.batch]})
     if not report.ok:
-        raise RuntimeError(f"the dense net is not equivalent to the baseline:\n{report}")
+        from ..demo import CheckFailed
+
+        raise CheckFailed(f"the dense net is not equivalent to the baseline:\n{report}")
     dense, _ = dense_net(net, task, cfg.start)
     return {"equivalence_max_err": max(report.worst("E1"), report.worst("E2")),
             "gap_max_err": gap_check(net, dense, images)}

@@ -132,7 +132,7 @@ def _run(out, backend, quick, progress, cfg, log):
     from reference.coord_map import coord_maps
     from reference.fragments import check_equivalence
 
-    from ..demo import save_results
+    from ..demo import CheckFailed, picture_title, save_results
     from ..pictures import panel
     from ..scenes import one_digit_scenes
 
@@ -154,7 +154,7 @@ def _run(out, backend, quick, progress, cfg, log):
     dense = densify(base, cfg.start)
     report = check_equivalence(base, dense, {"data": test_x[:cfg.batch]})
     if not report.ok:
-        raise RuntimeError(f"the dense net is not equivalent to the baseline:\n{report}")
+        raise CheckFailed(f"the dense net is not equivalent to the baseline:\n{report}")
     maps = {"baseline": coord_maps(base)[LAST_POOL], "dense": coord_maps(dense)[LAST_POOL]}
     log(f"classifier accuracy {class_acc:.4f}; {LAST_POOL}: baseline {base.blob_shapes[LAST_POOL][2:]} "
         f"units ({maps['baseline']}), dense {dense.blob_shapes[LAST_POOL][2:]} ({maps['dense']}); "
@@ -176,16 +176,27 @@ def _run(out, backend, quick, progress, cfg, log):
 
     rows = []
     for i in range(min(cfg.pictures, len(test_x))):
-        row = [_boxed(test_x[i, 0], None, [(boxes[i], (40, 200, 40))])]
+        row = [_boxed(test_x[i, 0], None, [(boxes[i], TRUE_BOX)])]
         for name in ("baseline", "dense"):
             m, pixels, box = found[name][i]
             row += [to_pixels(m, maps[name].offset, maps[name].stride, cfg.size),
-                    _boxed(test_x[i, 0], pixels, [(boxes[i], (40, 200, 40)), (box, (230, 40, 40))])]
+                    _boxed(test_x[i, 0], pixels, [(boxes[i], TRUE_BOX), (box, FOUND_BOX)])]
         rows.append(row)
     picture = os.path.join(out, "masks.png")
-    panel(rows, ["input, true box", "baseline map", "baseline mask", "dense map", "dense mask"], picture)
+    score = {m: f"acc {results[m]['accuracy']:.2f}, IoU {results[m]['mean_iou']:.2f}"
+             for m in ("baseline", "dense")}
+    titles = ["input, true box", "baseline map", f"baseline mask\n{score['baseline']}", "dense map",
+              f"dense mask\n{score['dense']}"]
+    what = (f"localization: {LAST_POOL}'s summed activations (map: white high), the mask above their mean "
+            f"and its largest region's box ({len(rows)} test scenes); accuracy (IoU >= 0.5) over all "
+            f"{cfg.test_scenes}")
+    legend = [(TRUE_BOX, "true box"), (FOUND_BOX, "found box"), ((255, 128, 128), "mask (tinted red)")]
+    panel(rows, titles, picture, title=picture_title(results, what), legend=legend)
     save_results(out, results, picture, table(results), log)
     return results
+
+
+TRUE_BOX, FOUND_BOX = (40, 200, 40), (230, 40, 40)      # green, red outlines
 
 
 def _boxed(image, mask, boxes) -> np.ndarray:

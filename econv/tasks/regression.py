@@ -81,7 +81,7 @@ def run(out: str = "demo_out", backend: str = "numba", quick: bool = False, prog
 
 
 def _run(out, backend, quick, progress, cfg, log):
-    from ..demo import save_results
+    from ..demo import picture_title, save_results
     from ..pictures import panel
 
     os.makedirs(out, exist_ok=True)
@@ -113,7 +113,11 @@ def _run(out, backend, quick, progress, cfg, log):
 
     picture = os.path.join(out, "predictions.png")
     plots = [scatter(test_s, estimates[m], (lo - 2, hi + 2)) for m in MODELS]
-    panel([plots], [f"{m} (x: true, y: est.)" for m in MODELS], picture, scale=2)
+    titles = [f"{m}\nMAE {results[m]['mae']:.2f} px" for m in MODELS]
+    what = (f"regression: estimated (y) against true (x) digit size, {lo - 2} to {hi + 2} px, on all "
+            f"{cfg.test_scenes} test scenes")
+    legend = [(DIAGONAL, "estimate = truth"), ((0, 0, 0), "test scenes (darker: more of them)")]
+    panel([plots], titles, picture, scale=2, title=picture_title(results, what), legend=legend)
     save_results(out, results, picture, table(results), log)
     return results
 
@@ -123,6 +127,9 @@ def _position_mae(dense, images, sizes, cfg) -> list:
     through the tanh, before the averaging) as a nested list."""
     per_position = from_target(np.tanh(outputs(dense, images, "out", cfg.batch)[:, 0]), cfg)
     return np.abs(per_position - sizes[:, None, None]).mean(axis=0).round(6).tolist()
+
+
+DIAGONAL = (230, 80, 80)        # the scatter plots' diagonal, red
 
 
 def scatter(true, est, span, size: int = 96) -> np.ndarray:
@@ -141,7 +148,7 @@ def scatter(true, est, span, size: int = 96) -> np.ndarray:
     rgb = np.repeat(level.astype(np.uint8)[..., None], 3, axis=2)
     d = np.arange(size)
     diag = (counts[size - 1 - d, d] == 0)
-    rgb[size - 1 - d[diag], d[diag]] = (230, 80, 80)
+    rgb[size - 1 - d[diag], d[diag]] = DIAGONAL
     return rgb
 
 

@@ -124,10 +124,10 @@ def test_cli_convert_and_progress_bar(tmp_path, fixtures, capsys):
         assert fh["data/upscore2/0"].shape == (5, 5, 4, 4)
     bad = tmp_path / "bad.caffemodel"
     bad.write_bytes(b"\x0a\xff\xff\xff\x0f")
-    assert ci.cli_convert([str(bad), "-o", str(tmp_path / "b.h5")]) == 1
+    assert ci.cli_convert([str(bad), "-o", str(tmp_path / "b.h5")]) == 2
     assert "bad.caffemodel" in capsys.readouterr().err
     assert not (tmp_path / "b.h5").exists()
-    assert ci.cli_convert([str(tmp_path / "missing"), "-o", str(tmp_path / "c.h5")]) == 1
+    assert ci.cli_convert([str(tmp_path / "missing"), "-o", str(tmp_path / "c.h5")]) == 2
     with pytest.raises(SystemExit):
         ci.cli_convert([str(src)])                            # -o is required
 

@@ -1,4 +1,4 @@
-"""caffe_import against files written by real Caffe (../shared/fixtures/caffe)."""
+"""caffe_import against files written by real Caffe (tests/data/caffe)."""
 
 import h5py
 import numpy as np
@@ -6,6 +6,7 @@ import pytest
 
 import caffe_import as ci
 from caffe_import.blobs import fit_shape
+from reference.tolerance import CAFFE_FIXTURE_RTOL
 from .fixture_paths import NETS
 
 V2_NETS = ("conv_pool", "fcn_skip", "misc")
@@ -153,13 +154,13 @@ def test_load_net_reproduces_every_blob_and_diff(fixtures, net, kind):
         diffs = model.backward({s: io["diffs"][s][()] for s in seeded})
         assert set(io["blobs"]) <= set(blobs)
         for name in io["blobs"]:
-            assert relative_error(blobs[name], io["blobs"][name][()]) <= 1e-4, name
+            assert relative_error(blobs[name], io["blobs"][name][()]) <= CAFFE_FIXTURE_RTOL, name
         for name in io["diffs"]:
-            assert relative_error(diffs[name], io["diffs"][name][()]) <= 1e-4, name
+            assert relative_error(diffs[name], io["diffs"][name][()]) <= CAFFE_FIXTURE_RTOL, name
         for layer in io["param_diffs"]:
             for i in io["param_diffs"][layer]:
-                assert relative_error(model.param_diffs[layer][int(i)],
-                                      io["param_diffs"][layer][i][()]) <= 1e-4, (layer, i)
+                assert relative_error(model.param_diffs[layer][int(i)], io["param_diffs"][layer][i][()]) \
+                    <= CAFFE_FIXTURE_RTOL, (layer, i)
 
 
 def test_load_net_float64_and_weights_dict(fixtures):
@@ -213,7 +214,7 @@ def test_load_solver_one_sgd_step_matches_caffe_gradients(fixtures, tmp_path):
         sgd.step(1, **{k: io["inputs"][k][()] for k in io["inputs"]})
     for i in range(2):         # Scale: lr_mult 1 -> w - 0.5 * grad
         expected = before["sc"][i] - 0.5 * grads["sc"][i]
-        assert relative_error(sgd.net.params["sc"][i], expected) <= 1e-4
+        assert relative_error(sgd.net.params["sc"][i], expected) <= CAFFE_FIXTURE_RTOL
     for i in range(3):         # BatchNorm statistics are not learnable (use_global_stats)
         np.testing.assert_array_equal(sgd.net.params["bn"][i], before["bn"][i])
 

@@ -46,6 +46,18 @@ def test_table_and_picture(tiny_run):
     image = Image.open(out / "predictions.png")
     # 2 rows of 6 tiles of 32 px (scale 4) plus gaps and titles
     assert image.size[0] > 6 * 32 * 4 and image.size[1] > 2 * 32 * 4
+    # the title, each model's score under its name, and the legend of the 11 class colours
+    from econv.pictures import CLASS_LEGEND, layout
+
+    titles = ["input", "truth"] + [f"{m}\nmean IU {results[m]['mean_iu']:.3f}"
+                                   for m in ("baseline", "baseline_continued", "dense", "dpoa")]
+    title = demo.picture_title(results, "segmentation: the class of every pixel on 2 test scenes; each "
+                               "model's mean IU over all 6 (numpy)")
+    geo = layout(TINY.pictures, titles, (32, 32), 4, title, CLASS_LEGEND)
+    assert image.size == (geo.width, geo.height)
+    rgb = np.asarray(image.convert("RGB"))
+    for x, y, colour, _ in geo.swatches:
+        assert rgb[y + 5, x + 5].tolist() == list(colour)
 
 
 def test_dpoa_of_an_untrained_dense_net_is_the_baseline(tmp_path):

@@ -90,3 +90,31 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="at least one row"):
         panel([], ["a"], path)
     assert not os.listdir(tmp_path)
+
+
+def test_legend_title_and_two_line_titles(tmp_path):
+    """The legend names every class next to its colour; dropping it (or the title) changes the
+    picture's layout and fails here."""
+    from econv.pictures import CLASS_LEGEND, CLASS_NAMES, LINE, SWATCH, layout
+
+    assert CLASS_NAMES == ("background",) + tuple(f"digit {k}" for k in range(10))
+    assert [c for c, _ in CLASS_LEGEND] == [tuple(int(v) for v in p) for p in PALETTE]
+    labels = np.arange(11, dtype=np.int32).reshape(1, 11).repeat(4, axis=0)
+    titles = ["truth", "dense\nmean IU 0.575"]
+    path = str(tmp_path / "legend.png")
+    panel([(labels, labels)], titles, path, scale=4, title="segmentation\nSMOKE TEST", legend=CLASS_LEGEND)
+    geo = layout(1, titles, (4, 11), 4, "segmentation\nSMOKE TEST", CLASS_LEGEND)
+    plain = layout(1, titles, (4, 11), 4)
+    with Image.open(path) as f:
+        got = np.asarray(f.convert("RGB"))
+    assert got.shape == (geo.height, geo.width, 3)
+    assert geo.grid_top == 2 * LINE + GAP + TITLE_HEIGHT + LINE     # two title lines, two-line titles
+    assert geo.height > plain.height + LINE and plain.legend_top == plain.height
+    assert [text for _, _, _, text in geo.swatches] == list(CLASS_NAMES)
+    for x, y, colour, text in geo.swatches:
+        assert geo.legend_top <= y and y + SWATCH <= geo.height and x + SWATCH <= geo.width, text
+        assert got[y + SWATCH // 2, x + SWATCH // 2].tolist() == list(colour), text   # the swatch
+        assert got[y, x].tolist() == [0, 0, 0], text                                 # its outline
+        name = got[y:y + SWATCH, x + SWATCH + 4: x + SWATCH + 4 + len(text) * 4]
+        assert (name.max(axis=2) < 100).sum() > 5 * len(text.replace(" ", "")), text  # its name in ink
+    assert (got[:2 * LINE] < 100).any()                                                # title drawn

@@ -13,6 +13,7 @@ import reference as ref
 from econv.cli import main
 from econv.vectors import FORMAT, vector_cases, write_vectors
 from reference.optable import TIE_RULE, hard_cases
+from reference.pool import EMPTY_AVE_WINDOW
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "VECTORS.md"
 
@@ -127,3 +128,21 @@ def test_cli_ops_and_hard_cases(tmp_path, capsys):
     assert main(["vectors", "-o", str(path), "--count", "2", "--ops", "pool2d"]) == 0
     assert "wrote 14 cases" in capsys.readouterr().out          # 2 random + 12 hard pooling cases
     assert check_file(path) == {"pool2d": 14}
+
+
+def test_float32_file_holds_the_float64_values_and_names_the_conventions(tmp_path):
+    path = tmp_path / "golden32.h5"
+    write_vectors(str(path), count=3, dtype=np.float32, hard=True)
+    with h5py.File(path, "r") as f:
+        assert f.attrs["conventions"] == EMPTY_AVE_WINDOW
+        noted = [n for n, g in f["cases"].items() if EMPTY_AVE_WINDOW in g.attrs.get("note", "")]
+        assert noted == ["pool2d_hard_window_past_end_ave"]
+        for name, g in f["cases"].items():
+            a = {k: g[k][()].astype(np.float64) for k in g}   # the stored float32 inputs, exactly
+            p = {k: param(v) for k, v in g.attrs.items() if k not in ("op", "note")}
+            if g.attrs["op"] == "pool2d":
+                want = ref.pool2d(a["x"], **p)
+            else:
+                want = getattr(ref, g.attrs["op"])(a["x"], a["w"], a.get("b"), **p)
+            assert g["y"].dtype == np.float32
+            assert np.array_equal(g["y"][()], want.astype(np.float32)), name   # rounded once

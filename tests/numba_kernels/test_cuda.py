@@ -1,13 +1,13 @@
 """numba_kernels.cuda against the reference, on a GPU or on numba's CUDA simulator (CI: tiny shapes):
-the cheapest op-table cases in float32 and float64, device arrays in and out, Caffe's MAX tie and
-NaN rules, the training-step kernels (ReLU, softmax with loss, SGD) against the reference layers and
+the cheapest op-table cases in float32 and float64, the op table's named hard cases, device arrays
+in and out, Caffe's MAX tie and NaN rules, the training-step kernels (ReLU, softmax with loss, SGD) against the reference layers and
 solver, a Net on ``backend="cuda"``, and the reference's ValueErrors."""
 
 import numpy as np
 import pytest
 
 import reference as ref
-from reference.optable import cases
+from reference.optable import cases, hard_cases
 from reference.pool import FLT_MAX
 
 from ._parity import check_case
@@ -32,6 +32,41 @@ def cost(case):
 # all of them
 TINY = [c for op in ("conv2d", "deconv2d", "pool2d")
         for c in sorted(cases(op, count=12), key=cost)[:5 if K.SIMULATOR else 12]]
+
+
+# The op table's named hard cases (reference.optable.hard_cases: est in the weight gradient, Caffe's
+# ceil windows and clip rule, the window past the end, the AVE divisor, pad_end, padding that never
+# wins, MAX ties).  On the simulator: all 17 in float32 and the 11 pooling ones in float64 too (about
+# 5 s; the float64 conv/deconv runs, another 4 s, add no kernel code); on a GPU: all 17 in both dtypes.
+HARD = [(c, dtype) for c in hard_cases() for dtype in (np.float32, np.float64)
+        if not K.SIMULATOR or dtype == np.float32 or c.op == "pool2d"]
+
+
+@pytest.mark.parametrize("case, dtype", HARD, ids=[f"{c.name}-{np.dtype(d).name}" for c, d in HARD])
+def test_hard_case_parity_with_reference(case, dtype):
+    check_case(K, case.astype(dtype))
+
+
+def test_hard_cases_catch_a_nan_for_the_empty_ave_window():
+    """The pooling Caffe would compute for a window past the end (0/0 = NaN) fails a hard case;
+    the random cases alone let it through (issue 16)."""
+    import types
+
+    def caffe_nan_pool2d(x, kernel, **p):
+        y = np.array(host(K.pool2d(x, kernel, **p)))
+        if p.get("mode") == "ave":
+            from reference.pool import pool_geometry
+            geo = pool_geometry("t", x.shape, kernel, **p)
+            y[..., geo.divisor() == 0] = np.nan
+        return y
+
+    impl = types.SimpleNamespace(pool2d=caffe_nan_pool2d, pool2d_backward=K.pool2d_backward)
+    case = next(c for c in hard_cases("pool2d") if c.name == "pool2d_hard_window_past_end_ave")
+    with pytest.raises(AssertionError, match="pool2d_hard_window_past_end_ave"):
+        check_case(impl, case.astype(np.float32))
+    for c in TINY:              # the random cases CI ran before: none has an empty AVE window
+        if c.op == "pool2d":
+            check_case(impl, c.astype(np.float32))
 
 
 def host(a):

@@ -315,7 +315,7 @@ def test_window_without_a_winner_gives_minus_flt_max():
 
 def test_degenerate_unpadded_window_outside():
     # W = 6, k 1, s 2, p 0: out ceil(5/2) + 1 = 4; windows at 0, 2, 4 and 6 (outside the row)
-    # MAX: [x0, x2, x4, -FLT_MAX]; AVE: [x0, x2, x4, 0] (divisor 0, documented as 0)
+    # MAX: [x0, x2, x4, -FLT_MAX]; AVE: [x0, x2, x4, 0] (divisor 0: the econv convention, Caffe NaN)
     x = [1, 2, 3, 4, 5, 6]
     assert pool_row(x, 1, 2, mode="max").tolist() == [1, 3, 5, -FLT_MAX]
     assert pool_row(x, 1, 2, mode="ave").tolist() == [1, 3, 5, 0]
@@ -326,6 +326,39 @@ def test_degenerate_unpadded_window_outside():
     # backward: the outside window passes nothing
     assert pool_row_back([1, 2, 3, 4], x, 1, 2, mode="max").tolist() == [1, 0, 2, 0, 3, 0]
     assert pool_row_back([1, 2, 3, 4], x, 1, 2, mode="ave").tolist() == [1, 0, 2, 0, 3, 0]
+
+
+def caffe_ave_row(x, k, s):
+    """Caffe's AVE forward on one unpadded row, literally (pooling_layer.cpp lines 210-225)."""
+    w = len(x)
+    out = int(np.ceil((w - k) / s)) + 1
+    y = []
+    for pw in range(out):
+        start = pw * s
+        end = min(start + k, w)
+        pool_size = end - start                           # the height axis contributes 1 * ...
+        total = sum(x[max(start, 0):min(end, w)])
+        y.append(np.float64(total) / np.float64(pool_size) if pool_size else np.nan)   # 0/0
+    return y
+
+
+def test_empty_ave_window_is_an_econv_convention():
+    from reference.optable import hard_cases
+    from reference.pool import EMPTY_AVE_WINDOW, pool_geometry
+
+    x = [1.0, 2, 3, 4, 5, 6]
+    caffe = caffe_ave_row(x, 1, 2)                 # window 3 starts at 6 == W: 0/0
+    assert caffe[:3] == [1, 3, 5] and np.isnan(caffe[3])
+    assert pool_row(x, 1, 2, mode="ave").tolist() == [1, 3, 5, 0]      # econv: 0, flagged
+    caffe = caffe_ave_row([1.0, 2, 3, 4, 5], 1, 3)  # W 5, s 3: windows at 0, 3, 6 > W: 0/-1
+    assert caffe[:2] == [1, 4] and caffe[2] == 0 and np.signbit(caffe[2])
+    assert pool_geometry("t", (1, 1, 1, 6), (1, 1), (1, 2), mode="ave").empty_windows() == 1
+    assert pool_geometry("t", (1, 1, 1, 6), (1, 1), (1, 2), mode="max").empty_windows() == 0
+    flagged = [c.name for c in hard_cases() if c.convention]
+    assert flagged == ["pool2d_hard_window_past_end_ave"]
+    assert "econv convention" in EMPTY_AVE_WINDOW and "NaN" in EMPTY_AVE_WINDOW
+    import reference.pool as pool_module
+    assert "econv convention" in pool_module.__doc__ and "Caffe" in pool_module.__doc__
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

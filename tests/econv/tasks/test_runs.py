@@ -42,6 +42,12 @@ def test_quick_run_writes_results(task, quick):
     assert on_disk["equivalence_max_err"] < 1e-5                 # densify checked before use
     assert (out / PICTURE[task]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any(line.startswith("dense") for line in "\n".join(lines).splitlines())   # the table
+    # --quick says it is a smoke test, in results.json and in the line above the table's header
+    assert on_disk["note"] == "smoke test (--quick): numbers are not meaningful"
+    table = "\n".join(lines).splitlines()
+    header = next(i for i, line in enumerate(table) if line.startswith("model"))
+    assert table[header - 1] == ("SMOKE TEST (--quick): a tiny net trained for seconds; the numbers are "
+                                 "not meaningful")
     assert not [p for p in out.iterdir() if p.name not in ("results.json", PICTURE[task])]
 
 
