@@ -110,7 +110,8 @@ POOL_KNOBS = {   # knob -> (Caffe's choice, the alternatives runtimes make)
     "round": ("caffe", ("other",)),
     "clip": ("caffe", ("always", "never")),
     "divisor": ("caffe", ("real pixels", "whole window")),
-    "empty": ("-FLT_MAX", ("0", "-inf")),
+    "empty": ("-FLT_MAX", ("0", "-inf")),          # MAX
+    "empty_ave": ("0", ("NaN",)),                   # AVE: econv gives 0, Caffe's own code 0/0 = NaN
 }
 
 
@@ -130,7 +131,7 @@ def _pool_setup(spec, shape):
 
 
 def pool_variant(x, kernel, stride, pad, mode, round_mode, *, clip="caffe", divisor="caffe",
-                 empty="-FLT_MAX"):
+                 empty="-FLT_MAX", empty_ave="0"):
     """Pooling (est 1) with each knob of :data:`POOL_KNOBS` chosen; ``clip="caffe"``: only with
     padding.  Built from :func:`reference.windows.window_view` on the padded input."""
     x = np.asarray(x, dtype=np.float64)
@@ -161,7 +162,7 @@ def pool_variant(x, kernel, stride, pad, mode, round_mode, *, clip="caffe", divi
             counts.append((taps < in_hw[a] + pad[a]).sum(axis=1))
         count = np.outer(counts[0], counts[1]).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+        return np.where(count > 0, total / np.maximum(count, 1), 0.0 if empty_ave == "0" else np.nan)
 
 
 def _pool_words(spec, choice):
@@ -183,12 +184,15 @@ def _pool_words(spec, choice):
                      "past H + pad)")
     if choice.get("empty") in ("0", "-inf"):
         parts.append(f"a MAX window with no input pixel gives {choice['empty']} (Caffe: -FLT_MAX)")
+    if choice.get("empty_ave") == "NaN":
+        parts.append("an AVE window with no tap gives NaN: Caffe's own 0/0 (econv's oracle gives 0 "
+                     "there, a deliberate deviation)")
     return "; ".join(parts)
 
 
 def _pool_choices(spec, shape):
     kernel, stride, pad, mode, round_mode = _pool_setup(spec, shape)
-    knobs = ["round", "clip"] + (["divisor"] if mode == "ave" else ["empty"])
+    knobs = ["round", "clip"] + (["divisor", "empty_ave"] if mode == "ave" else ["empty"])
     options = [[None] + list(POOL_KNOBS[k][1]) for k in knobs]
     combos = [dict((k, v) for k, v in zip(knobs, c) if v is not None) for c in itertools.product(*options)]
     return sorted((c for c in combos if c), key=len)
@@ -203,7 +207,8 @@ def _pool_alternative(choice):
             round_mode = "floor" if round_mode == "ceil" else "ceil"
         return [pool_variant(bottoms[0], kernel, stride, pad, mode, round_mode,
                              clip=choice.get("clip", "caffe"), divisor=choice.get("divisor", "caffe"),
-                             empty=choice.get("empty", "-FLT_MAX"))]
+                             empty=choice.get("empty", "-FLT_MAX"),
+                             empty_ave=choice.get("empty_ave", "0"))]
 
     def applies(spec, shapes):
         p = _p(spec, "pooling_param")
@@ -421,6 +426,16 @@ def alternatives(spec: dict, shapes=None) -> list:
     return [a for a in entries if a.applies(spec, shapes or [])]
 
 
+def _nan_equal_err(theirs, value) -> float:
+    """:func:`max_rel_err` where equal non-finite values (NaN and NaN, -inf and -inf) count as equal;
+    a non-finite value on one side only is an infinite error."""
+    odd_t, odd_v = ~np.isfinite(theirs), ~np.isfinite(value)
+    same = odd_t & odd_v & ((theirs == value) | (np.isnan(theirs) & np.isnan(value)))
+    if (odd_t | odd_v).any() and not (same == (odd_t | odd_v)).all():
+        return float("inf")
+    return max_rel_err(np.where(same, 0.0, theirs), np.where(same, 0.0, value))
+
+
 def explain(spec: dict, blobs: list, bottoms: list, theirs, tol: float = 1e-5, top: int = 0):
     """The first alternative (catalogue order; pooling: fewest knobs first) under which the layer
     reproduces ``theirs`` (its ``top``-th output) to ``tol``, as an :class:`Explanation`; None when
@@ -433,7 +448,7 @@ def explain(spec: dict, blobs: list, bottoms: list, theirs, tol: float = 1e-5, t
             continue
         if value.shape != theirs.shape:
             continue
-        err = max_rel_err(theirs, value)
+        err = _nan_equal_err(theirs, value)
         if err <= tol:
             setting = f"{alt.setting} " if alt.setting else ""
             return Explanation(alt.key, f"{alt.words(spec)} ({setting}reproduces theirs to {err:.0e})",
