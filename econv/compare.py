@@ -47,9 +47,11 @@ NAMINGS = ("auto", "layer", "blob")
 
 # ---- reading array files --------------------------------------------------------------------------
 
-def read_arrays(path, what: str = "file", max_bytes: int = 4 << 30) -> dict:
-    """``{name: array}`` from an ``.npz`` or HDF5 file (every dataset, keyed by its path without the
-    leading ``/``).  FormatError for anything else, naming the file."""
+def read_arrays(path, what: str = "file", group: str | None = None, max_bytes: int = 4 << 30) -> dict:
+    """``{name: array}`` from an ``.npz`` or HDF5 file (every numeric dataset, keyed by its path
+    without the leading ``/``; when the file has a top-level group ``group`` -- ``blobs`` or
+    ``inputs`` in a pycaffe-style dump such as the Caffe fixtures' io.h5 -- only that group's, keyed
+    by their path inside it).  FormatError for anything else, naming the file."""
     from caffe_import import FormatError, is_hdf5
 
     path = os.fspath(path)
@@ -62,6 +64,9 @@ def read_arrays(path, what: str = "file", max_bytes: int = 4 << 30) -> dict:
         try:
             with h5py.File(path, "r") as f:
                 names = []
+                if group and isinstance(f.get(group, getlink=True), h5py.HardLink) and \
+                        isinstance(f[group], h5py.Group):
+                    f = f[group]
                 f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset)
                              else None)
                 for name in names:
@@ -553,9 +558,11 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     rng = np.random.default_rng(seed)
     given = {}
     if inputs is not None:
-        given = inputs if isinstance(inputs, dict) else read_arrays(inputs, "--inputs")
+        given = inputs if isinstance(inputs, dict) else read_arrays(inputs, "--inputs", "inputs")
         given = {(k[len("inputs/"):] if k.startswith("inputs/") else k): v for k, v in given.items()}
-        unknown = sorted(set(given) - set(oracle.input_names))
+        dropped = {t for layer in net_dict.get("layer", []) for t in layer.get("top", [])}
+        given = {k: v for k, v in given.items() if k in oracle.input_names or k not in dropped}
+        unknown = sorted(set(given) - set(oracle.input_names))     # (label inputs are left out)
         if unknown:
             raise ValueError(f"inputs: {', '.join(unknown)} not an input of the deploy net (inputs: "
                              f"{', '.join(oracle.input_names)})")
@@ -592,7 +599,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
                 raise ValueError(f"{name} could not run the deploy net: {e}") from None
     else:
         name = "theirs" if isinstance(theirs, dict) else os.path.basename(os.fspath(theirs))
-        outputs = theirs if isinstance(theirs, dict) else read_arrays(theirs, "--theirs")
+        outputs = theirs if isinstance(theirs, dict) else read_arrays(theirs, "--theirs", "blobs")
         if not outputs:
             raise FormatError(f"--theirs {theirs!r}: no arrays in the file")
     clock["runtime"] = time.perf_counter() - t1
