@@ -217,8 +217,24 @@ def _pool_alternative(choice):
     return Alternative(key, "Pooling", lambda spec: _pool_words(spec, choice), applies, compute)
 
 
+def _matters(spec, shape, choice) -> bool:
+    """Whether every knob of ``choice`` changes this layer's output on a random (1, 1, H, W) input."""
+    x = np.random.default_rng(0).standard_normal((1, 1) + tuple(shape[2:]))
+    try:
+        caffe = _pool_alternative({}).compute(spec, [], [x])[0]
+        for knob, value in choice.items():
+            alone = _pool_alternative({knob: value}).compute(spec, [], [x])[0]
+            if alone.shape == caffe.shape and np.allclose(alone, caffe, equal_nan=True):
+                return False
+    except ValueError:
+        return False
+    return True
+
+
 def _pool_alternatives(spec, shapes):
-    return [_pool_alternative(c) for c in _pool_choices(spec, shapes[0] if shapes else (1, 1, 1, 1))]
+    if not shapes or len(shapes[0]) != 4:
+        return []
+    return [_pool_alternative(c) for c in _pool_choices(spec, shapes[0]) if _matters(spec, shapes[0], c)]
 
 
 # ---- the other types ----------------------------------------------------------------------------
