@@ -99,3 +99,21 @@ def test_every_alternative_changes_the_layer_and_is_explained(kind):
         assert value.shape != caffe.shape or not np.allclose(value, caffe), alt.key
         found = explain(spec, blobs, bottoms, value)
         assert found is not None and found.error <= 1e-12, alt.key
+
+
+def test_verify_explanations_come_from_the_catalogue():
+    """reference.oracle.explain: a floor-rounding implementation is named as such on the padded
+    ceil case; a case the implementation gets right has no failure to explain."""
+    import types
+
+    from reference.oracle import explain as explain_verify, verify
+
+    def floor_pool2d(x, kernel, **p):
+        return ref.pool2d(x, kernel, **{**p, "round_mode": "floor"})
+
+    report = verify(types.SimpleNamespace(pool2d=floor_pool2d), cases=hard_cases("pool2d"),
+                    dtypes=("float64",))
+    found = explain_verify(report)
+    assert found["pool2d_hard_ceil_overhang_pad_ave"].key == "Pooling.round=other"
+    assert "round_mode read as FLOOR" in found["pool2d_hard_ceil_overhang_pad_ave"].words
+    assert "pool2d_hard_tie_overlap" not in found
