@@ -18,7 +18,8 @@ What it does, in order:
 4. compares layer by layer, in execution order: ``max_abs_err = max |theirs - oracle|`` and
    ``max_rel_err = max_abs_err / max(1, max |oracle|)``; a row is ok when
    ``max_abs_err <= atol + rtol * max(1, max |oracle|)`` (``rtol`` by default
-   :func:`reference.tolerance.tolerance` of ``dtype``: 1e-5 for float32, judged against float64);
+   :func:`reference.tolerance.net_tolerance` of ``dtype``: 1e-4 for float32 -- the rounding of a
+   float32 runtime accumulates through a whole net --, 1e-10 for float64; judged against float64);
 5. at the first divergence, *isolates* the layer: runs it alone in the runtime on the oracle's own
    inputs (a one-layer prototxt and caffemodel written by caffe_import's writers) -- with ``theirs``,
    recomputes the oracle's layer on their inputs instead -- ``isolated`` is true when the layer alone
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from reference.tolerance import tolerance
+from reference.tolerance import net_tolerance
 
 __all__ = ["compare", "CompareReport", "Row", "Divergence", "resolve", "read_arrays",
            "one_layer_net"]
@@ -528,7 +529,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
         raise ValueError("give exactly one of runtime (opencv, onnxruntime, torch) and theirs (a file "
                          "of blobs)")
     dtype = _parse_dtype(dtype)
-    rtol = tolerance(dtype) if rtol is None else float(rtol)
+    rtol = net_tolerance(dtype) if rtol is None else float(rtol)
     atol = 0.0 if atol is None else float(atol)
     if rtol < 0 or atol < 0:
         raise ValueError("rtol and atol must be >= 0")

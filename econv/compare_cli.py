@@ -129,7 +129,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W",
                    help="shape of an input or data layer top (repeatable)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="the runtime's precision: sets the default tolerance (float32: 1e-5)")
+                   help="the runtime's precision: sets the default tolerance (float32: 1e-4, float64: 1e-10; "
+                        "reference/tolerance.py NET_TOLERANCE)")
     p.add_argument("--rtol", type=float, help="relative tolerance (of max(1, max |oracle|))")
     p.add_argument("--atol", type=float, help="absolute tolerance added to it (default 0)")
     p.add_argument("--json", metavar="OUT", help="write the JSON report (written atomically)")

@@ -63,7 +63,8 @@ PROBES = {
     "pool_max_window_past_end": ("MAX k2 s3, no pad, 6x6: Caffe's ceil keeps a 3rd window starting at "
                                  "6 (past the input: -FLT_MAX)", [X, pool("pool", "data", pool="MAX",
                                                                         kernel_size=2, stride=3)]),
-    "pool_ave_window_past_end": ("AVE k2 s3, no pad, 6x6: the window past the input (Caffe: 0)",
+    "pool_ave_window_past_end": ("AVE k2 s3, no pad, 6x6: the window past the input (Caffe's own code: "
+                                 "0/0 = NaN; econv's oracle: 0)",
                                  [X, pool("pool", "data", pool="AVE", kernel_size=2, stride=3)]),
     "pool_max_ceil_overhang": ("MAX k3 s2, no pad, 6x6: ceil, the last window hangs over",
                                [X, pool("pool", "data", pool="MAX", kernel_size=3, stride=2)]),
@@ -134,7 +135,7 @@ PROBES = {
                                                                          "eps": 0.1})]),
     "scale_bias": ("Scale with bias", [X, L("sc", "Scale", "data", scale_param={
         "bias_term": True, "filler": G, "bias_filler": G})]),
-    "scale_two_bottoms": ("Scale by a second bottom (axis 0, 1-D scale of N... here C x H x W)",
+    "scale_two_bottoms": ("Scale by a second bottom of shape N x C (axis 0)",
                           [X, inp("s", [2, 3]), L("sc", "Scale", ["data", "s"], scale_param={"axis": 0})]),
     # Crop, Eltwise, neurons, shapes
     "crop_offsets": ("Crop axis 2 offsets 1, 2", [X, inp("ref", [2, 3, 3, 3]),
@@ -169,6 +170,14 @@ PROBES = {
                       [X, conv("conv", "data", num_output=4, kernel_size=3, pad=1),
                        L("relu", "ReLU", "conv", "conv"), L("drop", "Dropout", "conv", "conv"),
                        pool("pool", "conv", pool="MAX", kernel_size=2, stride=2)]),
+    "conv_bn_scale_relu": ("Convolution -> BatchNorm (factor 2, eps 0.1) -> Scale (bias) -> ReLU, all "
+                           "in place (the chain OpenCV fuses)",
+                           [X, conv("conv", "data", num_output=4, kernel_size=3, pad=1),
+                            L("bn", "BatchNorm", "conv", "conv", batch_norm_param={
+                                "use_global_stats": True, "eps": 0.1}),
+                            L("sc", "Scale", "conv", "conv", scale_param={"bias_term": True, "filler": G,
+                                                                         "bias_filler": G}),
+                            L("relu", "ReLU", "conv", "conv")]),
     "masked_max_pool_relu": ("MAX k2 s3 (a window past the end) -> ReLU in place: the pool's "
                              "empty-window value is hidden by the ReLU",
                              [X, pool("pool", "data", pool="MAX", kernel_size=2, stride=3),
@@ -178,7 +187,7 @@ PROBES = {
                                              pool("pool2", "pool", pool="MAX", kernel_size=3, stride=3)]),
 }
 
-BN_STATS = {"batchnorm_factor": 2.0, "batchnorm_eps": 1.0}
+BN_STATS = {"batchnorm_factor": 2.0, "batchnorm_eps": 1.0, "conv_bn_scale_relu": 2.0}
 
 
 def write_probe(name, folder=PROBE_DIR) -> tuple:
@@ -247,6 +256,18 @@ def command(name, runtime, folder="tests/data/probes") -> str:
     return f"econv compare {sub}/net.prototxt {weights} --runtime {runtime}"
 
 
+def _fused_opencv():
+    """OpenCV with fusion on, asked for the net outputs only (fused layers have no output)."""
+    import types
+
+    from econv.runtimes import opencv
+
+    return types.SimpleNamespace(NAME="opencv-fused", INSTALL_HINT=opencv.INSTALL_HINT,
+                                 available=opencv.available,
+                                 run=lambda proto, weights, inputs, want=None:
+                                 opencv.run(proto, weights, inputs, [], fusion=True))
+
+
 def main(argv=None) -> int:
     from econv.runtimes import RUNTIMES, RuntimeMissing, get_runtime
 
@@ -257,6 +278,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(PROBE_DIR), help="folder for the probe nets")
     parser.add_argument("--write-only", action="store_true", help="write the probe nets, run nothing")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--fused", action="store_true",
+                        help="opencv only: run with OpenCV's layer fusion on (its default) and compare "
+                             "the net outputs only")
     args = parser.parse_args(argv)
     names = args.probe or list(PROBES)
     if args.write_only:
@@ -271,10 +295,12 @@ def main(argv=None) -> int:
             runtimes.append(r)
         except RuntimeMissing as e:
             print(f"skipping {r}: {e}", file=sys.stderr)
+    if args.fused:
+        runtimes = [_fused_opencv()] if "opencv" in runtimes else []
     diverged = 0
     for runtime in runtimes:
         if args.markdown:
-            print(f"\n| probe | what | {runtime} |\n|---|---|---|")
+            print(f"\n| probe | what | {getattr(runtime, 'NAME', runtime)} |\n|---|---|---|")
         for name in names:
             report, error = probe(name, runtime, args.out)
             text = finding(report, error)
@@ -282,7 +308,7 @@ def main(argv=None) -> int:
             if args.markdown:
                 print(f"| `{name}` | {PROBES[name][0]} | {text} |")
             else:
-                print(f"{runtime:12s} {name:26s} {text}")
+                print(f"{getattr(runtime, 'NAME', runtime):12s} {name:26s} {text}")
     return 1 if diverged else 0
 
 
