@@ -164,6 +164,7 @@ class Divergence:
     isolated: bool | None
     explanation: str | None
     isolated_err: float | None = None
+    note: str = ""                # e.g. "shape (2, 2, 8, 8), oracle (2, 2, 10, 10)"
 
     def to_json(self):
         return {"layer": self.layer, "type": self.type, "blob": self.blob,
@@ -240,11 +241,16 @@ class CompareReport:
             iso = {True: "yes: the layer alone diverges on the oracle's inputs",
                    False: "no: the layer alone agrees; the error comes from upstream",
                    None: "not determined"}[d.isolated]
-            lines += [f"first divergence: {d.layer} ({d.type}), blob {d.blob}: max abs "
-                      f"{d.max_abs_err:.3g}, max rel {d.max_rel_err:.3g}",
-                      f"  where {d.where}: theirs {_fmt(d.theirs)}, oracle {_fmt(d.oracle)}",
-                      f"  isolated: {iso}" + (f" (error alone {d.isolated_err:.2e})"
-                                               if d.isolated_err is not None else ""),
+            size = (d.note if d.where == [] and d.note else
+                    f"max abs {d.max_abs_err:.3g}, max rel {d.max_rel_err:.3g}"
+                    + (f" ({d.note})" if d.note else ""))
+            lines += [f"first divergence: {d.layer} ({d.type}), blob {d.blob}: {size}"]
+            if d.where:
+                lines.append(f"  where {d.where}: theirs {_fmt(d.theirs)}, oracle {_fmt(d.oracle)}")
+            lines += [
+                      f"  isolated: {iso}" + ("" if d.isolated_err is None else
+                                              " (alone: a wrong shape too)" if np.isinf(d.isolated_err)
+                                              else f" (max abs alone {d.isolated_err:.2e})"),
                       f"  explanation: {d.explanation or 'none found in the catalogue'}"]
         lines.append("masked (divergences that vanish downstream): " + (", ".join(self.masked) or "none"))
         if self.unmatched:
@@ -684,4 +690,4 @@ def _divergence(ctx, row) -> Divergence:
     elif explanation is None and note:
         explanation = note
     return Divergence(t.layer, t.type, row.blob, row.max_abs_err, row.max_rel_err, where, theirs_v,
-                      oracle_v, isolated, explanation, iso_err)
+                      oracle_v, isolated, explanation, iso_err, row.note)
