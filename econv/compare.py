@@ -455,7 +455,8 @@ class _Context:
                     f"{'; ' + expl if expl else ''}{'; ' + note if note else ''}.\n\n"
                     f"Files: net.prototxt (the layer alone), "
                     f"{'weights.caffemodel, ' if self.params.get(t.layer) else ''}inputs.h5 (its "
-                    f"bottoms), oracle.h5 (Caffe's tops), {'theirs.h5 (the runtime tops), ' if theirs is not None else ''}"
+                    f"bottoms), oracle.h5 (Caffe's tops), "
+                    f"{'theirs.h5 (the runtime tops), ' if theirs is not None else ''}"
                     f"all HDF5 readable with h5py.  Reproduce: `{how}`\n")
             from caffe_import.atomic import atomic_output
 
@@ -523,7 +524,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     ``inputs``: path (``.npz``/HDF5) or ``{blob: array}``; default seeded standard normal values of the
     inputs' shapes (``input_shapes`` ``{blob: shape}`` overrides them and shapes data layers);
     ``dtype``: the runtime's precision, which sets the default ``rtol``; ``naming``: how their names
-    read (:func:`resolve`; default "layer" for a runtime, "auto" for ``theirs``).
+    read (:func:`resolve`; default "layer" for a runtime, "auto" for ``theirs``); ``progress``: a
+    tqdm bar over the four stages (oracle, runtime, rows, isolation) on stderr.
     """
     import time
 
@@ -541,6 +543,11 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
         raise ValueError("rtol and atol must be >= 0")
     clock = {}
     t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=4, desc="compare: oracle", unit="step", leave=False)
     adapter = None
     if runtime is not None:
         if isinstance(runtime, str):
@@ -582,6 +589,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     oracle.infer_shapes({k: v.shape for k, v in feed.items()})
     trace = oracle.trace(**{k: v.astype(np.float64) for k, v in feed.items()})
     clock["oracle"] = time.perf_counter() - t0
+    _step(bar, "runtime")
 
     # their values
     t1 = time.perf_counter()
@@ -593,12 +601,11 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             proto = os.path.join(folder, "deploy.prototxt")
             write_prototxt(deploy, proto, header="deploy net derived by econv compare")
             wpath = None
-            if weight_dict:
-                if isinstance(weights, (str, os.PathLike)) and not is_hdf5(weights):
-                    wpath = os.fspath(weights)
-                else:
-                    wpath = os.path.join(folder, "weights.caffemodel")
-                    write_caffemodel(deploy["layer"], params, wpath)
+            if weight_dict and isinstance(weights, (str, os.PathLike)) and not is_hdf5(weights):
+                wpath = os.fspath(weights)             # the user's own binary caffemodel
+            elif params:                               # HDF5, a dict, or the oracle's seeded fillers
+                wpath = os.path.join(folder, "weights.caffemodel")
+                write_caffemodel(deploy["layer"], params, wpath)
             want = [t.layer for t in trace if t.type != "Input"]
             try:
                 outputs = adapter.run(proto, wpath, feed, want)
@@ -610,6 +617,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
         if not outputs:
             raise FormatError(f"--theirs {theirs!r}: no arrays in the file")
     clock["runtime"] = time.perf_counter() - t1
+    _step(bar, "rows")
 
     matched, unmatched = resolve(trace, list(outputs), naming)
     theirs_values = {}
@@ -641,7 +649,14 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
                 note = "NaN or inf"
             scale = _scale(value)
             report.rows.append(Row(t.layer, t.type, blob, err, err / scale, ctx.ok(err, scale), note, i, k))
+    if not any(r.ok is not None for r in report.rows):
+        if bar is not None:
+            bar.close()
+        shown = ", ".join(unmatched[:8]) + (" ..." if len(unmatched) > 8 else "")
+        raise ValueError(f"nothing to compare: none of the {len(outputs)} names from {name} matches a "
+                         f"layer or blob of the deploy net ({shown or 'no names'}); see --names")
     report._context = ctx
+    _step(bar, "isolation")
     t2 = time.perf_counter()
     bad = [r for r in report.rows if r.ok is False]
     if bad:
@@ -657,8 +672,17 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             report.masked.append(r.layer)
     clock["isolation"] = time.perf_counter() - t2
     clock["total"] = time.perf_counter() - t0
+    if bar is not None:
+        bar.update(1)
+        bar.close()
     report.seconds = clock
     return report
+
+
+def _step(bar, stage):
+    if bar is not None:
+        bar.update(1)
+        bar.set_description(f"compare: {stage}")
 
 
 def _divergence(ctx, row) -> Divergence:
@@ -680,7 +704,8 @@ def _divergence(ctx, row) -> Divergence:
     spec, blobs = ctx.specs[row.index], ctx.params.get(t.layer, [])
     candidate = iso_theirs if iso_theirs is not None else got
     if isolated is not False and candidate is not None:
-        inputs = iso_inputs if iso_theirs is not None else [np.asarray(v, np.float64) for v in t.bottom_values]
+        inputs = iso_inputs if iso_theirs is not None else \
+            [np.asarray(v, np.float64) for v in t.bottom_values]
         found = explain(spec, blobs, inputs, candidate, ctx.rtol, row.top)
         explanation = found.words if found else None
     if isolated is False:

@@ -75,7 +75,8 @@ def cmd_compare(args) -> int:
     shapes = _resolve_unnamed(named_shapes(args.input_shape), args.prototxt)
     report = compare(args.prototxt, weights, runtime=args.runtime, theirs=args.theirs,
                      inputs=args.inputs, dtype=args.dtype, rtol=args.rtol, atol=args.atol,
-                     input_shapes=shapes or None, naming=args.names, seed=args.seed)
+                     input_shapes=shapes or None, naming=args.names, seed=args.seed,
+                     progress=sys.stderr.isatty())
     print(report.table())
     if args.json:
         report.write_json(args.json)

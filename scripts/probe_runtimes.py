@@ -247,15 +247,6 @@ def finding(report, error) -> str:
     return text
 
 
-def command(name, runtime, folder="tests/data/probes") -> str:
-    sub = f"{folder}/{name}"
-    _, layers = PROBES[name]
-    has_params = any(s["type"] in ("Convolution", "Deconvolution", "InnerProduct", "BatchNorm", "Scale")
-                     and not (s["type"] == "Scale" and len(s["bottom"]) > 1) for s in layers)
-    weights = f"{sub}/weights.caffemodel" if has_params else "-"
-    return f"econv compare {sub}/net.prototxt {weights} --runtime {runtime}"
-
-
 def _fused_opencv():
     """OpenCV with fusion on, asked for the net outputs only (fused layers have no output)."""
     import types

@@ -40,11 +40,12 @@ def main(argv=None) -> int:
     fc = tuple(int(f) for f in args.fc.split(","))
     layers = vgg16(widths, fc, (1, 3, args.size, args.size))
     rng = np.random.default_rng(0)
-    params, shapes, c, hw = {}, {}, 3, args.size
+    params, c, hw = {}, 3, args.size
     for spec in layers:
         if spec["type"] == "Convolution":
             n = spec["convolution_param"]["num_output"]
-            params[spec["name"]] = [rng.standard_normal((n, c, 3, 3), dtype=np.float32) * np.sqrt(2 / (9 * c)),
+            he = np.sqrt(2 / (9 * c))
+            params[spec["name"]] = [rng.standard_normal((n, c, 3, 3), dtype=np.float32) * he,
                                     rng.standard_normal(n, dtype=np.float32) * 0.1]
             c = n
         elif spec["type"] == "Pooling":

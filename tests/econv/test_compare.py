@@ -262,5 +262,7 @@ def test_bad_input_is_a_clear_error(tmp_path):
     bad.write_bytes(b"not an archive")
     with pytest.raises(FormatError, match="neither HDF5 nor .npz"):
         read_arrays(bad)
+    with pytest.raises(ValueError, match=r"nothing to compare: none of the 2 names .* \(x, y\)"):
+        compare(proto, weights, theirs={"x": np.zeros(3), "y": np.zeros(2)})
     with pytest.raises(ValueError, match="not an input"):
         compare(proto, weights, runtime="opencv", inputs={"image": np.zeros((2, 3, 17, 19))})
