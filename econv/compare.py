@@ -521,8 +521,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
 
     ``prototxt``: path, text or NetParameter dict (a train/test net is fine: the deploy net is
     derived); ``weights``: caffemodel / HDF5 path, ``{layer: [arrays]}`` or None (fillers, seeded);
-    ``inputs``: path (``.npz``/HDF5) or ``{blob: array}``; default seeded standard normal values of the
-    inputs' shapes (``input_shapes`` ``{blob: shape}`` overrides them and shapes data layers);
+    ``inputs``: path (``.npz``/HDF5) or ``{blob: array}``; default: with ``theirs``, the input blobs
+    it holds, else seeded standard normal values of the inputs' shapes (``input_shapes`` ``{blob: shape}`` overrides them and shapes data layers);
     ``dtype``: the runtime's precision, which sets the default ``rtol``; ``naming``: how their names
     read (:func:`resolve`; default "layer" for a runtime, "auto" for ``theirs``); ``progress``: a
     tqdm bar over the four stages (oracle, runtime, rows, isolation) on stderr.
@@ -568,7 +568,13 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     specs = oracle.specs
     params = {name: [np.asarray(b) for b in blobs] for name, blobs in oracle.params.items()}
 
-    # inputs
+    their_outputs = None
+    if adapter is None:
+        their_outputs = theirs if isinstance(theirs, dict) else read_arrays(theirs, "--theirs", "blobs")
+        if not their_outputs:
+            raise FormatError(f"--theirs {theirs!r}: no arrays in the file")
+
+    # inputs: given, else (with theirs) the input blobs they dumped, else seeded normal values
     rng = np.random.default_rng(seed)
     given = {}
     if inputs is not None:
@@ -583,6 +589,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     feed = {}
     for name in oracle.input_names:
         value = given.get(name)
+        if value is None and their_outputs is not None and inputs is None:
+            value = their_outputs.get(name)
         if value is None:
             value = rng.standard_normal(oracle.blob_shapes[name])
         feed[name] = np.asarray(value, dtype=dtype)       # what the runtime sees, exactly
@@ -613,9 +621,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
                 raise ValueError(f"{name} could not run the deploy net: {e}") from None
     else:
         name = "theirs" if isinstance(theirs, dict) else os.path.basename(os.fspath(theirs))
-        outputs = theirs if isinstance(theirs, dict) else read_arrays(theirs, "--theirs", "blobs")
-        if not outputs:
-            raise FormatError(f"--theirs {theirs!r}: no arrays in the file")
+        outputs = their_outputs
     clock["runtime"] = time.perf_counter() - t1
     _step(bar, "rows")
 

@@ -125,7 +125,8 @@ def add_parsers(sub) -> None:
                    help="how --theirs names read: layer (a layer's own output), blob (the blob's last "
                         "value, as pycaffe's net.blobs after forward), auto (a layer name first; "
                         "default for --theirs); runtimes use their own")
-    p.add_argument("--inputs", metavar="FILE", help=".npz or HDF5 keyed by input blob (default: seeded "
+    p.add_argument("--inputs", metavar="FILE", help=".npz or HDF5 keyed by input blob (default: with "
+                                                    "--theirs, the input blobs it holds; else seeded "
                                                     "standard normal values)")
     p.add_argument("--input-shape", action="append", metavar="NAME=N,C,H,W",
                    help="shape of an input or data layer top (repeatable)")

@@ -32,6 +32,9 @@ def test_theirs_agreement_exits_0(capsys):
     out = capsys.readouterr().out
     assert rc == 0 and "first divergence: none" in out
     assert out.splitlines()[0].split() == ["layer", "type", "blob", "max", "abs", "max", "rel", "ok"]
+    # without --inputs the input blobs of the dump are used (io.h5 holds blobs/data)
+    assert main(["compare", str(d / "net.prototxt"), str(d / "weights.caffemodel"),
+                 "--theirs", str(d / "io.h5"), "--names", "blob"]) == 0
 
 
 def test_divergence_exits_1_with_json_and_reproducers(tmp_path, capsys):
