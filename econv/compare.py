@@ -98,8 +98,10 @@ def resolve(trace, names, naming: str = "auto"):
     ``trace``: :meth:`reference.Net.trace`'s list.  A name is matched as
     ``blob@layer`` (that layer's top ``blob``), a layer name (its first top; ``naming`` "auto" or
     "layer"; OpenCV's way), or a blob name (the blob's last version, what a dump of ``net.blobs``
-    after forward holds; ``naming`` "auto" or "blob"); a leading ``blobs/`` group is ignored.
-    In "auto" a name that is both a layer and a blob means the layer.
+    after forward holds; ``naming`` "blob"); a leading ``blobs/`` group is ignored.  "auto" decides
+    for the whole set of names: layer names when one of them names a layer that writes no blob of
+    that name (an in-place ``relu1``: OpenCV's outputs, a per-layer dump), else blob names (a pycaffe
+    dump of ``net.blobs``, where ``conv1`` is the ReLU's output).
 
     Returns ``(matched, unmatched)``: ``{(layer index, top index): name}`` and the names that match
     nothing (never silently dropped; input blobs match the Input layers).
@@ -111,6 +113,10 @@ def resolve(trace, names, naming: str = "auto"):
     for i, t in enumerate(trace):
         for k, b in enumerate(t.tops):
             last_writer[b] = (i, k)
+    if naming == "auto":
+        layer_only = set(by_layer) - set(last_writer)
+        keys = {n[len("blobs/"):] if n.startswith("blobs/") else n for n in names}
+        naming = "layer" if keys & layer_only else "blob"
     matched, unmatched = {}, []
     for name in names:
         key = name[len("blobs/"):] if name.startswith("blobs/") else name
@@ -120,9 +126,9 @@ def resolve(trace, names, naming: str = "auto"):
             i = by_layer.get(layer)
             if i is not None and blob in trace[i].tops:
                 target = (i, trace[i].tops.index(blob))
-        if target is None and naming in ("auto", "layer") and key in by_layer:
+        if target is None and naming == "layer" and key in by_layer:
             target = (by_layer[key], 0) if trace[by_layer[key]].tops else None
-        if target is None and naming in ("auto", "blob") and key in last_writer:
+        if target is None and key in last_writer:
             target = last_writer[key]
         if target is None:
             unmatched.append(name)

@@ -123,8 +123,9 @@ def add_parsers(sub) -> None:
                                                       "keyed by blob name, layer name or blob@layer")
     p.add_argument("--names", choices=["auto", "layer", "blob"], default=None,
                    help="how --theirs names read: layer (a layer's own output), blob (the blob's last "
-                        "value, as pycaffe's net.blobs after forward), auto (a layer name first; "
-                        "default for --theirs); runtimes use their own")
+                        "value, as pycaffe's net.blobs after forward), auto (the default for --theirs: "
+                        "layer names if one names an in-place layer such as relu1, else blob names); "
+                        "blob@layer always means that layer's top; runtimes use their own")
     p.add_argument("--inputs", metavar="FILE", help=".npz or HDF5 keyed by input blob (default: with "
                                                     "--theirs, the input blobs it holds; else seeded "
                                                     "standard normal values)")

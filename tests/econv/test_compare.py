@@ -233,6 +233,9 @@ def test_resolver_layer_blob_and_blob_at_layer_names():
     assert unmatched == ["nothing", "x@conv1"]
     matched, _ = resolve(trace, ["conv1"], "blob")
     assert matched == {(2, 0): "conv1"}          # the blob's last version: the ReLU's output
+    assert resolve(trace, ["conv1", "data"], "auto")[0] == {(2, 0): "conv1", (0, 0): "data"}  # pycaffe
+    assert resolve(trace, ["conv1"], "layer")[0] == {(1, 0): "conv1"}
+    assert resolve(trace, ["relu1"], "blob") == ({}, ["relu1"])    # blob names only
     with pytest.raises(ValueError, match="naming"):
         resolve(trace, [], "bogus")
 
