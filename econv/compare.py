@@ -330,12 +330,11 @@ def write_h5(path, arrays: dict) -> None:
 class _Context:
     """What isolation and the reproducers need after the main run."""
 
-    def __init__(self, trace, specs, params, theirs_values, runtime, runtime_name, dtype, rtol, atol,
-                 naming):
+    def __init__(self, trace, specs, params, theirs_values, runtime, runtime_name, dtype, rtol, atol):
         self.trace, self.specs, self.params = trace, specs, params
         self.theirs_values = theirs_values          # (layer index, top index) -> their array
         self.runtime, self.runtime_name = runtime, runtime_name
-        self.dtype, self.rtol, self.atol, self.naming = dtype, rtol, atol, naming
+        self.dtype, self.rtol, self.atol = dtype, rtol, atol
         self._iso = {}
 
     def ok(self, err_abs, scale):
@@ -634,7 +633,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     matched, unmatched = resolve(trace, list(outputs), naming)
     theirs_values = {}
     report = CompareReport(runtime=name, dtype=dtype, rtol=rtol, atol=atol, unmatched=unmatched)
-    ctx = _Context(trace, specs, params, theirs_values, adapter, name, dtype, rtol, atol, naming)
+    ctx = _Context(trace, specs, params, theirs_values, adapter, name, dtype, rtol, atol)
     for i, t in enumerate(trace):
         if t.type == "Input":
             continue
