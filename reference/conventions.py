@@ -19,11 +19,15 @@ tried, fewest changed knobs first):
 
 - rounding: ``ceil`` (Caffe's default) or ``floor`` (``round_mode`` read the other way);
 - the clip rule: Caffe drops a last window that starts at or past ``H + pad`` only when the layer has
-  padding (``pooling_layer.cpp`` ``if (pad_h_ || pad_w_)``, BVLC/caffe src/caffe/layers/
-  pooling_layer.cpp lines 90-103); runtimes apply the test ``always`` (PyTorch) or ``never``;
+  padding (``if (pad_h_ || pad_w_)``: BVLC/caffe src/caffe/layers/pooling_layer.cpp, the output size
+  computation, lines 66-81 at commit 0323844 -- ``LayerSetUp`` there, ``Reshape`` in later versions);
+  runtimes apply the test ``always`` (PyTorch) or ``never``;
 - the AVE divisor: Caffe counts the taps inside ``[-pad, H + pad)``; runtimes count only the real
   pixels (``count_include_pad=False``) or the whole ``k*k`` window (the ceil overhang included);
-- the value of a window with no real pixel: Caffe's MAX gives ``-FLT_MAX``; runtimes give 0 or -inf.
+- the value of a window with no real pixel: Caffe's MAX gives ``-FLT_MAX`` (its initial accumulator);
+  runtimes give 0 or -inf.  AVE: Caffe's own code divides 0 by a pool size of 0 (``pool_size`` is taken
+  before clipping to the image, same file), NaN; econv's oracle gives 0 (reference/pool.py), so a
+  runtime that gives NaN there is Caffe-exact and is explained as such.
 
 The other types have one alternative per knob (an ignored parameter, a missing bias, a factor not
 applied); see :data:`CATALOGUE`.  The error is measured as everywhere in econv:
