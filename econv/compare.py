@@ -1,6 +1,8 @@
 """``econv compare``: find, locate and explain where another runtime differs from the oracle.
 
-    report = compare("train_val.prototxt", "model.caffemodel", runtime="opencv")
+    import econv
+    report = econv.compare("train_val.prototxt", "model.caffemodel", runtime="opencv")   # the module
+    # is callable: econv.compare(...) is econv.compare.compare(...)
     report = compare("net.prototxt", "model.caffemodel", theirs="dump.npz")   # blobs dumped elsewhere
     report.ok, report.rows, report.first, report.masked
     report.to_json()                     # the contract of DESIGN.md section 7
@@ -727,3 +729,15 @@ def _divergence(ctx, row) -> Divergence:
         explanation = note
     return Divergence(t.layer, t.type, row.blob, row.max_abs_err, row.max_rel_err, where, theirs_v,
                       oracle_v, isolated, explanation, iso_err, row.note)
+
+
+class _CallableModule(type(json)):
+    """Makes ``econv.compare(...)`` the same as ``econv.compare.compare(...)``."""
+
+    def __call__(self, *args, **kwargs):
+        return compare(*args, **kwargs)
+
+
+import sys as _sys  # noqa: E402
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -114,6 +114,13 @@ def test_opencv_agrees_on_probes(name):
     assert report.ok, report.table()
 
 
+def test_econv_compare_is_callable():
+    import econv
+
+    report = econv.compare(*probe("lrn_across_k"), runtime="opencv")
+    assert report.first.layer == "lrn" and econv.compare.compare is compare
+
+
 def test_json_contract_and_reproducers(tmp_path):
     import json
 
