@@ -276,3 +276,27 @@ def test_bad_input_is_a_clear_error(tmp_path):
         compare(proto, weights, theirs={"x": np.zeros(3), "y": np.zeros(2)})
     with pytest.raises(ValueError, match="not an input"):
         compare(proto, weights, runtime="opencv", inputs={"image": np.zeros((2, 3, 17, 19))})
+
+
+def test_isolation_runs_an_in_place_layer_alone_in_the_runtime():
+    """A runtime (OpenCV, then +0.25 on relu1's output wherever relu1 runs): the one-layer net is
+    Input conv1 -> relu1 (in place), run in OpenCV; isolated, unexplained.  The shift is only in
+    what the runtime reports (its own pool1 reads the true values), so everything after agrees:
+    masked."""
+    import types
+
+    from econv.runtimes import opencv
+
+    def run(proto, weights, inputs, want=None):
+        out = opencv.run(proto, weights, inputs, want)
+        if "relu1" in out:
+            out["relu1"] = out["relu1"] + 0.25
+        return out
+
+    shifted = types.SimpleNamespace(NAME="shifted", INSTALL_HINT="", available=lambda: True, run=run)
+    proto, weights, _ = fixture("conv_pool")
+    report = compare(proto, weights, runtime=shifted)
+    d = report.first
+    assert (d.layer, d.blob, d.isolated) == ("relu1", "conv1", True)
+    assert d.isolated_err == pytest.approx(0.25, rel=1e-4) and d.explanation is None
+    assert report.masked == ["relu1"] and [r.ok for r in report.rows][:3] == [True, False, True]
