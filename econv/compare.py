@@ -562,7 +562,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             adapter = get_runtime(runtime)
         else:
             adapter = runtime
-    naming = naming or ("layer" if adapter is not None else "auto")
+    naming = naming or (getattr(adapter, "NAMING", "layer") if adapter is not None else "auto")
 
     net_dict = prototxt if isinstance(prototxt, dict) else read_prototxt(prototxt)
     deploy = derive_deploy(net_dict, input_shapes)
