@@ -300,3 +300,9 @@ def test_isolation_runs_an_in_place_layer_alone_in_the_runtime():
     assert (d.layer, d.blob, d.isolated) == ("relu1", "conv1", True)
     assert d.isolated_err == pytest.approx(0.25, rel=1e-4) and d.explanation is None
     assert report.masked == ["relu1"] and [r.ok for r in report.rows][:3] == [True, False, True]
+
+
+def test_a_runtime_refusal_is_a_clear_error():
+    """OpenCV 4.x asserts at forward on any pooling round_mode field (even CEIL, the default)."""
+    with pytest.raises(ValueError, match=r"opencv could not run the deploy net: OpenCV .*kernel\[i\] > 0"):
+        compare(*probe("pool_round_ceil_stated"), runtime="opencv")
