@@ -97,11 +97,14 @@ class VerifyReport:
         by_case = defaultdict(list)
         for f in self.failures:
             by_case[f.case].append(f)
+        found = explain(self) if self.cases else {}
         for name in self.failed_cases[:limit]:
             first = by_case[name][0]
             lines.append(f"  FAILED {name} ({describe(first.op, first.params, self.cases.get(name))})")
             if first.note:
                 lines.append(f"      {first.note}")
+            if found.get(name) is not None:
+                lines.append(f"      the catalogue (reference.conventions): {found[name].words}")
             lines += [f"      {f}" for f in by_case[name]]
         if len(self.failed_cases) > limit:
             lines.append(f"  ... and {len(self.failed_cases) - limit} more failing cases")
