@@ -117,3 +117,5 @@ def test_verify_explanations_come_from_the_catalogue():
     assert found["pool2d_hard_ceil_overhang_pad_ave"].key == "Pooling.round=other"
     assert "round_mode read as FLOOR" in found["pool2d_hard_ceil_overhang_pad_ave"].words
     assert "pool2d_hard_tie_overlap" not in found
+    assert ("      the catalogue (reference.conventions): pooling_param.round_mode read as FLOOR (Caffe: "
+            "CEIL) (reproduces theirs to 0e+00)") in str(report)
