@@ -420,12 +420,12 @@ class _Context:
             feed = {}
             for b, v in zip(t.bottoms, inputs):
                 feed[b] = np.asarray(v, dtype=np.dtype(self.dtype))
-            outputs = self.runtime.run(proto, weights, feed, [t.layer])
+            outputs = self.runtime.run(proto, weights, feed, None)
         from reference.net import LayerTrace
 
         mini = [LayerTrace(s["name"], "Input", [], s["top"], [], []) for s in layers[:-1]]
         mini.append(LayerTrace(t.layer, t.type, t.bottoms, t.tops, [], []))
-        matched, _ = resolve(mini, list(outputs), "layer")
+        matched, _ = resolve(mini, list(outputs), getattr(self.runtime, "NAMING", "auto"))
         values = [None] * len(t.tops)
         for (i, k), name in matched.items():
             if i == len(mini) - 1:
@@ -531,7 +531,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     ``inputs``: path (``.npz``/HDF5) or ``{blob: array}``; default: with ``theirs``, the input blobs
     it holds, else seeded standard normal values of the inputs' shapes (``input_shapes`` ``{blob: shape}`` overrides them and shapes data layers);
     ``dtype``: the runtime's precision, which sets the default ``rtol``; ``naming``: how their names
-    read (:func:`resolve`; default "layer" for a runtime, "auto" for ``theirs``); ``progress``: a
+    read (:func:`resolve`; default the adapter's ``NAMING``, else "auto"); ``progress``: a
     tqdm bar over the four stages (oracle, runtime, rows, isolation) on stderr.
     """
     import time
@@ -562,7 +562,7 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             adapter = get_runtime(runtime)
         else:
             adapter = runtime
-    naming = naming or (getattr(adapter, "NAMING", "layer") if adapter is not None else "auto")
+    naming = naming or getattr(adapter, "NAMING", "auto")
 
     net_dict = prototxt if isinstance(prototxt, dict) else read_prototxt(prototxt)
     deploy = derive_deploy(net_dict, input_shapes)
@@ -621,9 +621,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             elif params:                               # HDF5, a dict, or the oracle's seeded fillers
                 wpath = os.path.join(folder, "weights.caffemodel")
                 write_caffemodel(deploy["layer"], params, wpath)
-            want = [t.layer for t in trace if t.type != "Input"]
             try:
-                outputs = adapter.run(proto, wpath, feed, want)
+                outputs = adapter.run(proto, wpath, feed, None)       # every output it can give
             except RuntimeError as e:
                 raise ValueError(f"{name} could not run the deploy net: {e}") from None
     else:

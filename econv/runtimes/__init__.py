@@ -7,8 +7,9 @@ Each module ``econv/runtimes/<name>.py`` exposes::
     available() -> bool          # True when the runtime can be imported
     run(prototxt_path, weights_path, inputs, want) -> {name: array}
 
-Optional: ``NAMING = "layer" | "blob" | "auto"`` (default "layer"), how its plain names read
-(:func:`econv.compare.resolve`); ``"blob@layer"`` keys are unambiguous whatever it says.
+Optional: ``NAMING = "layer" | "blob" | "auto"`` (default "auto"), how its plain names read
+(:func:`econv.compare.resolve`); ``"blob@layer"`` keys are unambiguous whatever it says.  compare
+calls ``run`` with ``want=None`` (every output).
 
 ``run`` executes the Caffe net given by the two files (``weights_path`` a binary caffemodel, or None
 for a net without parameters) on ``inputs`` (``{input blob: float32 array}``) and returns every output

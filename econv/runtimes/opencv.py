@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 NAME = "opencv"
+NAMING = "layer"        # its outputs are named by layer (econv.compare.resolve)
 INSTALL_HINT = 'pip install "econv[opencv]"  (that is opencv-python-headless<5: 5.x has no Caffe importer)'
 
 

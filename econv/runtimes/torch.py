@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 NAME = "torch"
+NAMING = "blob"         # its keys are all blob@layer
 INSTALL_HINT = "pip install torch (CPU wheels: https://pytorch.org); torch is not in econv's extras"
 
 
