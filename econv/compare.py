@@ -529,7 +529,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
     ``prototxt``: path, text or NetParameter dict (a train/test net is fine: the deploy net is
     derived); ``weights``: caffemodel / HDF5 path, ``{layer: [arrays]}`` or None (fillers, seeded);
     ``inputs``: path (``.npz``/HDF5) or ``{blob: array}``; default: with ``theirs``, the input blobs
-    it holds, else seeded standard normal values of the inputs' shapes (``input_shapes`` ``{blob: shape}`` overrides them and shapes data layers);
+    it holds, else seeded standard normal values of the inputs' shapes (``input_shapes``
+    ``{blob: shape}`` overrides them and shapes data layers);
     ``dtype``: the runtime's precision, which sets the default ``rtol``; ``naming``: how their names
     read (:func:`resolve`; default the adapter's ``NAMING``, else "auto"); ``progress``: a
     tqdm bar over the four stages (oracle, runtime, rows, isolation) on stderr.
@@ -624,6 +625,8 @@ def compare(prototxt, weights, runtime=None, theirs=None, inputs=None, dtype="fl
             try:
                 outputs = adapter.run(proto, wpath, feed, None)       # every output it can give
             except RuntimeError as e:
+                if bar is not None:
+                    bar.close()
                 raise ValueError(f"{name} could not run the deploy net: {e}") from None
     else:
         name = "theirs" if isinstance(theirs, dict) else os.path.basename(os.fspath(theirs))
