@@ -179,21 +179,24 @@ PROBES = {
                               [X7, pool("pool", "data", pool="MAX", kernel_size=2, stride=3, pad=1)]),
     "pool_ave_stride_gt_kernel": ("AVE k2 s3 pad 1 on 7x7", [X7, pool("pool", "data", pool="AVE",
                                                                       kernel_size=2, stride=3, pad=1)]),
-    "ip_axis2": ("InnerProduct axis 2 (per channel)", [X, L("ip", "InnerProduct", "data", inner_product_param={
-        "num_output": 4, "axis": 2, "weight_filler": G, "bias_filler": G})]),
-    "scale_axis2": ("Scale axis 2, num_axes 2 (an H x W scale)", [X, L("sc", "Scale", "data", scale_param={
-        "axis": 2, "num_axes": 2, "filler": G, "bias_term": True, "bias_filler": G})]),
+    "ip_axis2": ("InnerProduct axis 2 (per channel)",
+                 [X, L("ip", "InnerProduct", "data", inner_product_param={
+                     "num_output": 4, "axis": 2, "weight_filler": G, "bias_filler": G})]),
+    "scale_axis2": ("Scale axis 2, num_axes 2 (an H x W scale)",
+                    [X, L("sc", "Scale", "data", scale_param={
+                        "axis": 2, "num_axes": 2, "filler": G, "bias_term": True, "bias_filler": G})]),
     "eltwise_sum3": ("Eltwise SUM of three with coefficients 1, -2, 0.5",
                      [X, inp("b", [2, 3, 6, 6]), inp("c", [2, 3, 6, 6]),
                       L("sum", "Eltwise", ["data", "b", "c"], eltwise_param={
                           "operation": "SUM", "coeff": [1.0, -2.0, 0.5]})]),
     "lrn_size1": ("LRN ACROSS local_size 1, alpha 2, beta 0.5",
                   [X, L("lrn", "LRN", "data", lrn_param={"local_size": 1, "alpha": 2.0, "beta": 0.5})]),
-    "power_frac": ("Power power 0.5 of (shift 3 + x): a square root", [X, L("pw", "Power", "data", power_param={
-        "power": 0.5, "shift": 3.0})]),
+    "power_frac": ("Power power 0.5 of (shift 3 + x): a square root",
+                   [X, L("pw", "Power", "data", power_param={"power": 0.5, "shift": 3.0})]),
     "softmax_axis0": ("Softmax axis 0", [X, L("sm", "Softmax", "data", softmax_param={"axis": 0})]),
-    "concat_axis0": ("Concat axis 0 (the batch)", [X, inp("b", [1, 3, 6, 6]),
-                                                   L("cat", "Concat", ["data", "b"], concat_param={"axis": 0})]),
+    "concat_axis0": ("Concat axis 0 (the batch)",
+                     [X, inp("b", [1, 3, 6, 6]),
+                      L("cat", "Concat", ["data", "b"], concat_param={"axis": 0})]),
     # in-place chains and masking
     "inplace_chain": ("conv -> ReLU (in place) -> Dropout (in place) -> max pool",
                       [X, conv("conv", "data", num_output=4, kernel_size=3, pad=1),
