@@ -566,6 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_evaluate)
 
+    from .compare_cli import add_parsers as add_compare_parsers
+
+    add_compare_parsers(sub)
+
     from numba_kernels.bench import add_parser as add_bench_parser
 
     add_bench_parser(sub)

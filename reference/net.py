@@ -27,6 +27,8 @@ only with ``force_backward``.  Blobs that need no diff come back as zeros.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .layers import create_layer
@@ -64,6 +66,17 @@ def layer_included(spec: dict, phase: str, level: int = 0, stages=()) -> bool:
     if include:
         return any(rule_matches(r, phase, level, stages) for r in include)
     return not any(rule_matches(r, phase, level, stages) for r in exclude)
+
+
+@dataclass
+class LayerTrace:
+    """One layer's step of a forward pass (:meth:`Net.trace`)."""
+    layer: str
+    type: str
+    bottoms: list          # blob names read
+    tops: list             # blob names written
+    bottom_values: list    # the arrays read (the versions this layer saw)
+    top_values: list       # the arrays written (this layer's own output)
 
 
 class Net:
@@ -214,6 +227,20 @@ class Net:
                     self.loss += w * float(np.sum(a, dtype=np.float64))
         self._values = values
         return {n: values[v] for n, v in self._latest.items()}
+
+    def trace(self, **inputs) -> list:
+        """Run :meth:`forward` and return every layer's own values, in execution order.
+
+        One :class:`LayerTrace` per layer: its name, type, bottom and top blob names, the values it
+        read and the values it wrote -- before any later in-place layer overwrote the blob (after
+        ``conv1 -> relu1 (in place)``, ``forward()["conv1"]`` is the ReLU output, the trace's
+        ``conv1`` entry still holds the convolution's).  The arrays are the Net's own (no copies).
+        """
+        self.forward(**inputs)
+        values = self._values
+        return [LayerTrace(layer.name, layer.type, list(layer.bottom_names), list(layer.top_names),
+                           [values[b] for b in bids], [values[t] for t in tids])
+                for layer, bids, tids in zip(self.layers, self._bottom_ids, self._top_ids)]
 
     def _needs_diff(self):
         need = [False] * len(self._versions)

@@ -44,7 +44,7 @@ from . import ops as reference_ops
 from .optable import OPS, OpCase, table
 from .tolerance import max_rel_err, tolerance
 
-__all__ = ["verify", "VerifyReport", "Failure"]
+__all__ = ["verify", "VerifyReport", "Failure", "explain", "case_layer"]
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Failure:
     message: str = ""        # what went wrong, when it is not a plain numerical difference
     params: dict = field(default_factory=dict)
     note: str = ""           # the hard case's note: the rule it tests
+    got: object = field(default=None, repr=False, compare=False)   # impl's output, when it made one
 
     def __str__(self):
         what = self.message or (f"error {self.error:.2e} > tolerance {self.tolerance:g}")
@@ -112,6 +113,7 @@ class VerifyReport:
         by_case = defaultdict(list)
         for f in self.failures:
             by_case[f.case].append(f)
+        found = explain(self) if self.cases else {}
         for name in self.failed_cases[:limit]:
             first = by_case[name][0]
             lines.append(f"  FAILED {name} ({describe(first.op, first.params, self.cases.get(name))})")
@@ -119,6 +121,8 @@ class VerifyReport:
                 lines.append(f"      {first.note}")
             if self.cases.get(name) is not None and self.cases[name].convention:
                 lines.append(f"      {self.cases[name].convention}")
+            if found.get(name) is not None:
+                lines.append(f"      the catalogue (reference.conventions): {found[name].words}")
             lines += [f"      {f}" for f in by_case[name]]
         if len(self.failed_cases) > limit:
             lines.append(f"  ... and {len(self.failed_cases) - limit} more failing cases")
@@ -197,9 +201,9 @@ def verify(impl, ops=None, dtypes=("float32", "float64"), cases=None, *, count: 
             exact = c.astype(np.float64)    # the same (dtype-rounded) inputs, exactly, in float64
             dname = np.dtype(dtype).name
 
-            def fail(function, output, error, message=""):
+            def fail(function, output, error, message="", got=None):
                 report.failures.append(Failure(c.name, c.op, function, dname, output, error,
-                                               tolerance(dtype), message, c.params, c.note))
+                                               tolerance(dtype), message, c.params, c.note, got))
 
             steps = []
             if check_fwd:
@@ -225,7 +229,8 @@ def verify(impl, ops=None, dtypes=("float32", "float64"), cases=None, *, count: 
                         continue
                     value = np.asarray(to_numpy(got[out]))
                     if value.shape != ref.shape:
-                        fail(function, out, float("inf"), f"shape {value.shape}, expected {ref.shape}")
+                        fail(function, out, float("inf"), f"shape {value.shape}, expected {ref.shape}",
+                             value)
                     elif value.dtype != c.arrays["x"].dtype:
                         fail(function, out, float("inf"), f"dtype {value.dtype}, expected {dname}")
                     else:
@@ -233,5 +238,48 @@ def verify(impl, ops=None, dtypes=("float32", "float64"), cases=None, *, count: 
                         report.rows.append((c.name, dname, out, err, tol))
                         if not err <= tol:   # NaN fails too
                             fail(function, out, err, f"error {err:.2e} > tolerance {tol:g} "
-                                                     f"(at {_location(value, ref)})")
+                                                     f"(at {_location(value, ref)})", value)
     return report
+
+
+def case_layer(case: OpCase):
+    """``(layer spec, parameter blobs, bottoms)``: an op-table case as the Caffe layer it is (Pooling,
+    Convolution or Deconvolution), for :mod:`reference.conventions`."""
+    p, a = case.params, case.arrays
+    hw = lambda name, v: {f"{name}_h": int(v[0]), f"{name}_w": int(v[1])}  # noqa: E731
+    spec = {"name": case.name, "type": "", "bottom": ["x"], "top": ["y"]}
+    if case.op == "pool2d":
+        param = {"pool": p["mode"].upper(), **hw("kernel", p["kernel"]), **hw("stride", p["stride"]),
+                 **hw("pad", p["pad"]), "round_mode": p["round_mode"].upper()}
+        if tuple(p["est"]) != (1, 1):
+            param["est"] = list(p["est"])
+        if tuple(p["pad_end"]) != (0, 0):
+            param["pad_end"] = list(p["pad_end"])
+        return {**spec, "type": "Pooling", "pooling_param": param}, [], [a["x"]]
+    w, b = a["w"], a.get("b")
+    group = int(p["group"])
+    kind = "Convolution" if case.op == "conv2d" else "Deconvolution"
+    num_output = w.shape[0] if case.op == "conv2d" else w.shape[1] * group
+    param = {"num_output": int(num_output), **hw("kernel", w.shape[2:]), **hw("stride", p["stride"]),
+             **hw("pad", p["pad"]), "dilation": [int(e) for e in p["est"]], "group": group,
+             "bias_term": b is not None}
+    return {**spec, "type": kind, "convolution_param": param}, [w] + ([b] if b is not None else []), \
+        [a["x"]]
+
+
+def explain(report: VerifyReport) -> dict:
+    """``{case name: reference.conventions.Explanation or None}`` for every failing case: the
+    catalogue's alternative (a convention knob read another way) that reproduces the implementation's
+    forward output ``y``, to the failure's tolerance; None when none does or no ``y`` was made."""
+    from .conventions import explain as explain_layer
+
+    found = {}
+    for f in report.failures:
+        if f.case in found and found[f.case] is not None:
+            continue
+        found.setdefault(f.case, None)
+        if f.output != "y" or f.got is None:
+            continue
+        spec, blobs, bottoms = case_layer(report.cases[f.case].astype(f.dtype))
+        found[f.case] = explain_layer(spec, blobs, bottoms, f.got, f.tolerance)
+    return found

@@ -19,7 +19,9 @@ verify lists those cases as *unsupported*:
 
 Everything else goes to PyTorch as it is, so PyTorch's own rules show up as failures.
 :func:`explain` sorts each failure under one of the :data:`DIFFERENCES`, each a known, documented
-difference between PyTorch and Caffe.  A failure that fits none of them is *unexplained*, and then
+difference between PyTorch and Caffe: the value differences through econv's catalogue of convention
+knobs (:mod:`reference.conventions`: the alternative that reproduces PyTorch's output names the knob),
+the refusals through :data:`LIMITS`.  A failure that fits none of them is *unexplained*, and then
 the script exits with status 1.
 
 What it finds (PyTorch 2.x, CPU, the default table: 17 hard and 36 random cases, float32 and
@@ -53,7 +55,7 @@ except ImportError:   # run from a checkout: python scripts/verify_pytorch.py
 
 from reference.optable import OPS, table             # noqa: E402
 from reference.oracle import describe, verify        # noqa: E402
-from reference.pool import pool_geometry             # noqa: E402
+from reference.oracle import explain as explain_cases  # noqa: E402
 from reference.sizes import pair                     # noqa: E402
 
 
@@ -121,25 +123,22 @@ class TorchOps:
 
 
 # ---- the known differences, and which failure each one explains ----------------------------------
-
-def caffe_keeps_a_window_past_the_end(case) -> bool:
-    """No padding, ceil, and Caffe's last window starts at or past the image end on some axis."""
-    p = case.params
-    if case.op != "pool2d" or p["round_mode"] != "ceil" or any(p["pad"]) or any(p["pad_end"]):
-        return False
-    geo = pool_geometry("pool2d", case.arrays["x"].shape, **p)
-    return any((geo.out_hw[a] - 1) * geo.stride[a] >= geo.in_hw[a] for a in (0, 1))
-
+#
+# A value difference is explained by econv's one catalogue of convention knobs
+# (reference.conventions, through reference.oracle.explain): the alternative that reproduces PyTorch's
+# forward output names the knob.  Only the knobs PyTorch documents as its own rule are *known*
+# differences; any other knob (a floor where Caffe ceils, say) would be a real mistake and stays
+# unexplained.  A refusal (PyTorch raising on parameters Caffe accepts) is no value convention: the
+# LIMITS below name those.
 
 def pad_over_half_the_kernel(case) -> bool:
     p = case.params
     return case.op == "pool2d" and any(pd > k // 2 for pd, k in zip(p["pad"], p["kernel"]))
 
 
-DIFFERENCES = {
-    "ceil clip rule": (
-        lambda case, failure: caffe_keeps_a_window_past_the_end(case)
-        and ("shape" in failure.message),
+KNOWN = {   # catalogue alternative key -> (difference, why)
+    "Pooling.clip=always": (
+        "ceil clip rule",
         "Caffe's ceil rounding drops a last window that starts at or past the image end "
         "((out - 1) * s >= H + p) only when the layer has padding (pooling_layer.cpp: `if (pad_h_ || "
         "pad_w_)`).  PyTorch applies the same test always.  So without padding, Caffe keeps a window "
@@ -147,26 +146,34 @@ DIFFERENCES = {
         "PyTorch drops it, giving one output row or column fewer.  The backward then fails on the "
         "shape of dy.  With padding, both frameworks give the same sizes, even when a window hangs "
         "over the padded input."),
+}
+
+LIMITS = {
     "pad > kernel / 2": (
         lambda case, failure: pad_over_half_the_kernel(case) and "pad should be" in failure.message,
         "PyTorch's pooling rejects pad > kernel_size / 2 (measured on the undilated kernel).  Caffe "
         "only needs pad < kernel, and econv needs pad < est * (kernel - 1) + 1."),
 }
 
+DIFFERENCES = {name: why for name, why in KNOWN.values()} | {k: v[1] for k, v in LIMITS.items()}
+
 
 def explain(report):
-    """``(explained, unexplained)``: ``{difference: [case names]}`` and ``[Failure]``."""
+    """``(explained, unexplained)``: ``{difference: [case names]}`` and ``[Failure]``.  Every failure
+    of a case (its backward too) follows the catalogue's explanation of the case's forward output."""
+    by_case = explain_cases(report)
     explained = {name: [] for name in DIFFERENCES}
     unexplained = []
     for f in report.failures:
-        case = report.cases[f.case]
-        for name, (matches, _) in DIFFERENCES.items():
-            if matches(case, f):
-                if f.case not in explained[name]:
-                    explained[name].append(f.case)
-                break
-        else:
+        found = by_case.get(f.case)
+        name = KNOWN[found.key][0] if found is not None and found.key in KNOWN else None
+        if name is None:
+            case = report.cases[f.case]
+            name = next((n for n, (matches, _) in LIMITS.items() if matches(case, f)), None)
+        if name is None:
             unexplained.append(f)
+        elif f.case not in explained[name]:
+            explained[name].append(f.case)
     return {k: v for k, v in explained.items() if v}, unexplained
 
 
@@ -179,7 +186,7 @@ def summary(report) -> str:
     explained, unexplained = explain(report)
     lines = [str(report), "", "Differences from Caffe/econv, explained:"]
     for name, names in explained.items():
-        lines.append(f"- {name} ({_cases(names)}): {DIFFERENCES[name][1]}")
+        lines.append(f"- {name} ({_cases(names)}): {DIFFERENCES[name]}")
         lines += [f"    {n}  ({describe('pool2d', report.cases[n].params)})" for n in names[:8]]
     reasons = {}
     for name, _, _, _, reason in report.unsupported:
