@@ -94,7 +94,8 @@ def _chunks(msg: dict, message_name: str, out: list) -> int:
                 total += size
         elif f.type in ("string", "bytes"):
             for item in (value if f.repeated else [value]):
-                payload = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+                payload = (item.encode("utf-8", "surrogateescape") if isinstance(item, str)
+                           else bytes(item))
                 put(_key(f.number, 2), _varint(len(payload)), payload)
         elif f.repeated and f.packed:
             payload = _packed_payload(f, value)
