@@ -16,6 +16,7 @@ Public API::
     write_prototxt(net_or_layers, path)            # the same, written atomically
     upgrade_net(net_dict) -> net_dict              # V0/V1 -> V2, input fields -> Input layer
     FormatError                                    # every malformed file (a ValueError)
+    WeightsMismatchWarning                         # weights/net layers that match nothing
 
 Dict form of a message: only the fields present in the file (no defaults filled in;
 ``schema.default(message, field)`` gives Caffe's default), repeated fields as lists (also
@@ -30,7 +31,7 @@ strings as str, numbers as int/float, bools as bool.  In ``read_caffemodel`` eac
      "include": [{"phase": "TRAIN"}]}
 """
 
-from .errors import FormatError
+from .errors import FormatError, WeightsMismatchWarning
 from .schema import default
 from .upgrade import upgrade_net, upgrade_solver
 from .readers import (read_caffemodel, read_mean, read_prototxt, read_solver,
@@ -41,7 +42,7 @@ from .prototxt_writer import format_prototxt, write_prototxt
 from .loader import copy_weights, load_net, load_solver
 
 __all__ = [
-    "FormatError", "default", "upgrade_net", "upgrade_solver",
+    "FormatError", "WeightsMismatchWarning", "default", "upgrade_net", "upgrade_solver",
     "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
     "read_solverstate", "convert", "is_hdf5", "write_hdf5_weights", "encode", "write_message",
     "format_prototxt", "write_prototxt",

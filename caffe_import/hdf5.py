@@ -22,7 +22,7 @@ import numpy as np
 
 from .atomic import atomic_output
 from .errors import FormatError
-from .prototxt import decode_string, encode_string
+from .prototxt import decode_string
 from .readers import layer_blob_arrays, read_caffemodel_raw
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -158,9 +158,13 @@ def _read_dataset(dsid, where: str, path: str, spent: int):
             or dtype.itemsize > 8:
         raise FormatError(f"dataset of type {dtype}", where, "a float (or integer) dataset", path)
     shape = _h5(path, where, "cannot read the dataspace", lambda: tuple(int(d) for d in dsid.shape))
-    count = 1
+    count = nonzero = 1
     for d in shape:
         count *= d
+        nonzero *= max(d, 1)
+    if nonzero > np.iinfo(np.intp).max:
+        raise FormatError(f"dataset of shape {shape}, whose non-zero dimensions multiply to "
+                          f"{nonzero}", where, "a shape NumPy can hold", path)
     nbytes = count * dtype.itemsize
     try:
         budget.check(spent + nbytes, f"dataset of shape {shape} ({dtype})")
@@ -260,6 +264,11 @@ def _check_name(name: str, index: int) -> None:
     if not name or any(p in ("", ".", "..") for p in parts) or "\x00" in name:
         raise FormatError(f"layer {index} has name {name!r}, which cannot be an HDF5 group",
                           None, "a non-empty name without empty '/'-separated parts or NUL")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FormatError(f"layer {index} has name {name!r}, whose bytes are not UTF-8 (h5py "
+                          f"writes UTF-8 names only)", None, "a UTF-8 layer name") from None
 
 
 def _check_paths(layers) -> None:
@@ -379,10 +388,10 @@ def _write_error(exc, dst) -> OSError:
     m = re.search(r"errno = (\d+)", str(exc))
     if m:
         code = int(m.group(1))
-        return OSError(code, f"cannot write {dst}: {os.strerror(code)}", dst)
+        return OSError(code, f"cannot write {dst}: {os.strerror(code)}")
     if isinstance(exc, OSError):
-        return OSError(exc.errno or errno.EIO, f"cannot write {dst}: {exc}", dst)
-    return OSError(errno.EIO, f"cannot write {dst}: {type(exc).__name__}: {exc}", dst)
+        return OSError(exc.errno or errno.EIO, f"cannot write {dst}: {exc}")
+    return OSError(errno.EIO, f"cannot write {dst}: {type(exc).__name__}: {exc}")
 
 
 @contextlib.contextmanager
@@ -415,7 +424,7 @@ def _write_layers(path, layers, bar, h5py, interrupted=(False,)) -> None:
         for name, arrays in layers:
             if interrupted[0]:
                 raise KeyboardInterrupt
-            group = data.require_group(encode_string(name))
+            group = data.require_group(name)
             for i, arr in enumerate(arrays):
                 if interrupted[0]:
                     raise KeyboardInterrupt

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from .blobs import fit_shape
+from .errors import FormatError, WeightsMismatchWarning
 from .hdf5 import read_weights
 from .readers import read_prototxt, read_solver
 
@@ -29,23 +31,31 @@ def build_net(net: dict, phase="test", backend="numpy", dtype=np.float32, seed=0
     return Net(net["layer"], phase=phase, dtype=dtype, backend=backend, seed=seed, **options)
 
 
-def copy_weights(net, weights, layers: list | None = None) -> list:
+def copy_weights(net, weights, layers: list | None = None, strict: bool = False) -> list:
     """Copy trained parameters into ``net`` as Caffe's ``CopyTrainedLayersFrom`` does.
 
     ``weights``: a path (binary caffemodel V0/V1/V2 or Caffe HDF5, told apart by content)
     or a ``{layer: [arrays]}`` dict.  Source layers are matched to the net's layers by name;
-    source layers the net lacks are ignored (so are Caffe's auto-inserted ``*_split_*``
-    layers); net layers the source lacks keep their filler values.  Legacy blob shapes are
-    reshaped right-aligned (bias (1,1,1,N) -> (N,)).  ``layers``: the net's layer dicts, used
-    only to allow a missing HDF5 dataset for a shared (named) parameter, as Caffe does.
+    net layers the source lacks keep their filler values.  Legacy blob shapes are reshaped
+    right-aligned (bias (1,1,1,N) -> (N,)).  ``layers``: the net's layer dicts, used only to
+    allow a missing HDF5 dataset for a shared (named) parameter, as Caffe does.
+
+    The match is reported, where Caffe is silent: a :class:`WeightsMismatchWarning` names the
+    source layers with blobs that match no layer of the net (parameterless ones, such as Caffe's
+    auto-inserted ``*_split_*`` layers, are not reported) and the net's layers with parameters
+    that got none (layers whose parameters are all shared with an earlier owner excepted);
+    ``strict=True`` raises ValueError instead.  A source that gives the net no weights at all
+    (another net's file, an empty file) is always an error: FormatError naming the file, or
+    ValueError for a dict.
 
     Raises ValueError naming the layer on a blob-count or shape mismatch.  Returns the names
     of the layers whose parameters were copied.
     """
+    path = None if isinstance(weights, dict) else os.fspath(weights)
     source = weights if isinstance(weights, dict) else read_weights(weights)
     params = net.params
     present = set(net.layer_names)
-    specs = {spec.get("name"): spec for spec in (layers or [])}
+    specs = {spec.get("name"): spec for spec in (layers or net.specs)}
     copied = []
     for name, arrays in source.items():
         if name not in present:
@@ -65,25 +75,82 @@ def copy_weights(net, weights, layers: list | None = None) -> list:
             blob[...] = fit_shape(np.asarray(src), blob.shape, f"layer {name!r} blob {i}")
         if arrays:
             copied.append(name)
+    _report_match(net, source, copied, specs, path, strict)
     return copied
 
 
+def _shared_only(net, specs) -> set:
+    """Net layers whose every parameter is a named one an earlier layer owns."""
+    owners, out = set(), set()
+    for name in net.layer_names:
+        if name not in net.params:
+            continue
+        names = [p.get("name") for p in specs.get(name, {}).get("param", [])]
+        blobs = len(net.params[name])
+        if len(names) >= blobs and all(n and n in owners for n in names[:blobs]):
+            out.add(name)
+        owners.update(n for n in names if n)
+    return out
+
+
+def _names(names, limit=8) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _report_match(net, source, copied, specs, path, strict) -> None:
+    """The weights report of :func:`copy_weights` (see there)."""
+    present = set(net.layer_names)
+    unused = [n for n, arrays in source.items()
+              if n not in present and any(a is not None for a in arrays)]
+    done = set(copied)
+    skip = _shared_only(net, specs)
+    missing = [n for n in net.params if n not in done and n not in skip]
+    label = f"weights {path}" if path else "weights"
+    if not copied and (missing or unused):
+        what = (f"none of its {len(unused)} layers with blobs ({_names(unused)}) is a layer of "
+                f"the net" if unused else "it holds no parameter blobs")
+        msg = (f"no layer of the net gets weights: {what}; the net's layers with parameters are "
+               f"{_names(missing)}")
+        if path:
+            raise FormatError(msg, None, "weights for this net (a caffemodel or HDF5 file whose "
+                              "layer names match the prototxt's)", path)
+        raise ValueError(f"{label}: {msg}")
+    if not unused and not missing:
+        return
+    parts = []
+    if unused:
+        parts.append(f"{len(unused)} layer(s) of the file match no layer of the net (ignored): "
+                     f"{_names(unused)}")
+    if missing:
+        parts.append(f"{len(missing)} layer(s) of the net with parameters got no weights (they "
+                     f"keep their filler values): {_names(missing)}")
+    msg = f"{label}: " + "; ".join(parts)
+    if strict:
+        raise ValueError(msg + " (strict)")
+    warnings.warn(WeightsMismatchWarning(msg, unused, missing, path), stacklevel=3)
+
+
 def load_net(prototxt, weights=None, phase="test", backend="numpy", dtype=np.float32,
-             seed=0, **kwargs):
+             seed=0, strict=False, **kwargs):
     """A ``reference.Net`` from a prototxt (path, text, or NetParameter dict) and weights.
 
     ``weights``: None (filler initialisation), a ``.caffemodel`` (binary, V0/V1/V2), a
     ``.caffemodel.h5`` (Caffe's HDF5 layout), detected by content, or a
     ``{layer: [arrays]}`` dict.  V0/V1 prototxts are upgraded first.  ``phase``: "test" or
     "train"; ``backend``: "numpy" | "numba" | "cuda"; ``dtype``: float32 or float64; other
-    keyword arguments go to ``reference.Net``.  Raises FormatError for malformed files and
-    ValueError (naming the layer and both shapes) when the weights do not fit the net.
+    keyword arguments go to ``reference.Net`` (``max_bytes``: the byte budget of the net's
+    declared sizes, :mod:`reference.budget`).  Raises FormatError for malformed files and
+    ValueError (naming the layer and both shapes) when the weights do not fit the net.  Layers of
+    the weights that match nothing, and layers of the net left without weights, give a
+    :class:`WeightsMismatchWarning` (a ValueError with ``strict=True``); weights matching no layer
+    at all are an error (:func:`copy_weights`).
     """
     net_dict = _net_dict(prototxt)
     net = build_net(net_dict, phase=phase, backend=backend, dtype=dtype, seed=seed, **kwargs)
     if weights is not None:
         copy_weights(net, weights if isinstance(weights, dict) else os.fspath(weights),
-                     net_dict["layer"])
+                     net_dict["layer"], strict=strict)
     return net
 
 
@@ -107,14 +174,14 @@ def solver_settings(solver: dict) -> dict:
 
 
 def load_solver(path, backend="numpy", dtype=np.float32, seed=0, weights=None,
-                test_nets: bool = True, **kwargs):
+                test_nets: bool = True, strict: bool = False, **kwargs):
     """A ``reference.SGDSolver`` from a solver prototxt (path or text), with its nets.
 
     The train net comes from ``net_param`` / ``train_net_param`` (inline) or ``net`` /
     ``train_net`` (a file name; relative names are tried as given, then next to the solver
     file), built in the TRAIN phase with ``train_state``'s level and stages.  ``weights``
     (optional: caffemodel, HDF5 or dict) are copied into it as ``load_net`` does (Caffe's
-    ``--weights``).  With ``test_nets`` (default) the test nets Caffe would build
+    ``--weights``; ``strict`` as in ``load_net``).  With ``test_nets`` (default) the test nets Caffe would build
     (``test_net_param``, ``test_net``, then one instance of the generic ``net`` per extra
     ``test_iter``) are built in the TEST phase and passed as ``test_nets``.  The solver's
     settings (base_lr, lr_policy, momentum, weight_decay, ...) with Caffe's defaults are
@@ -127,7 +194,7 @@ def load_solver(path, backend="numpy", dtype=np.float32, seed=0, weights=None,
     train = _with_state(_train_net_dict(solver, path), solver.get("train_state", {}))
     net = build_net(train, phase="train", backend=backend, dtype=dtype, seed=seed)
     if weights is not None:
-        copy_weights(net, weights, train["layer"])
+        copy_weights(net, weights, train["layer"], strict=strict)
     tests = []
     if test_nets:
         states = solver.get("test_state", [])

@@ -52,11 +52,12 @@ def max_bytes() -> int:
 
 @contextlib.contextmanager
 def limit(nbytes):
-    """Use ``nbytes`` (None: leave the budget as it is) as the budget inside the block."""
+    """Use ``nbytes`` (an int or a string such as "512MiB"; None: leave the budget as it is) as
+    the budget inside the block."""
     if nbytes is None:
         yield
         return
-    nbytes = int(nbytes)
+    nbytes = parse_bytes(nbytes) if isinstance(nbytes, str) else int(nbytes)
     if nbytes <= 0:
         raise ValueError(f"max_bytes must be positive, got {nbytes}")
     token = _override.set(nbytes)
