@@ -57,15 +57,36 @@ def cmd_info(args) -> int:
     return 0
 
 
+STRICT_HELP = ("an error (exit 2), not a warning, when layers of the weights match no layer of "
+               "the net or layers of the net with parameters get no weights")
+
+
+def _load_with_weights(args, **kwargs):
+    """``load_net(args.prototxt, args.weights, strict=args.strict)``; a weights mismatch warning is
+    printed as one line ``econv <cmd>: warning: ...`` (``--strict`` makes it an error)."""
+    import warnings
+
+    from caffe_import import WeightsMismatchWarning, load_net
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeightsMismatchWarning)
+        net = load_net(args.prototxt, args.weights, strict=args.strict, **kwargs)
+    for w in caught:
+        if issubclass(w.category, WeightsMismatchWarning):
+            print(f"econv {args.command}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return net
+
+
 def cmd_verify(args) -> int:
     import numpy as np
 
-    from caffe_import import load_net
     from reference import densify
     from reference.fragments import check_equivalence
 
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
-    net = load_net(args.prototxt, args.weights, dtype=dtype)
+    net = _load_with_weights(args, dtype=dtype)
     shapes = dict(net.blob_shapes)
     if args.input_shape:
         shapes[_single_input(net)] = _dims(args.input_shape)
@@ -124,12 +145,12 @@ def _densify_header(args, net, dense) -> str:
 
 
 def cmd_densify(args) -> int:
-    from caffe_import import format_prototxt, load_net, write_prototxt
+    from caffe_import import format_prototxt, write_prototxt
     from reference import densify
 
     if args.weights_out and not args.weights:
         raise ValueError("--weights-out needs --weights (the original's trained parameters)")
-    net = load_net(args.prototxt, args.weights)
+    net = _load_with_weights(args)
     dense = densify(net, args.start, fc_pad="same" if args.fc_pad else 0)
     shapes = None
     if args.input_shape:
@@ -256,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -271,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "--weights-out)")
     p.add_argument("--weights-out", metavar="H5", help="also write the dense net's parameters in "
                    "Caffe's HDF5 layout (InnerProducts reshaped to their convolutions)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--fc-pad", action="store_true",
                    help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
                         "original too")
