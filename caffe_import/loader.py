@@ -37,8 +37,9 @@ def copy_weights(net, weights, layers: list | None = None, strict: bool = False)
     ``weights``: a path (binary caffemodel V0/V1/V2 or Caffe HDF5, told apart by content)
     or a ``{layer: [arrays]}`` dict.  Source layers are matched to the net's layers by name;
     net layers the source lacks keep their filler values.  Legacy blob shapes are reshaped
-    right-aligned (bias (1,1,1,N) -> (N,)).  ``layers``: the net's layer dicts, used only to
-    allow a missing HDF5 dataset for a shared (named) parameter, as Caffe does.
+    right-aligned (bias (1,1,1,N) -> (N,)).  A missing HDF5 dataset of a shared (named) parameter
+    is allowed, as in Caffe, whose HDF5 files hold only the owner's blob: the owner's values are
+    copied (``layers``: the net's layer dicts with the param names; default the net's own).
 
     The match is reported, where Caffe is silent: a :class:`WeightsMismatchWarning` names the
     source layers with blobs that match no layer of the net (parameterless ones, such as Caffe's
@@ -56,6 +57,7 @@ def copy_weights(net, weights, layers: list | None = None, strict: bool = False)
     params = net.params
     present = set(net.layer_names)
     specs = {spec.get("name"): spec for spec in (layers or net.specs)}
+    owners = _param_owners(net, specs)
     copied = []
     for name, arrays in source.items():
         if name not in present:
@@ -65,18 +67,41 @@ def copy_weights(net, weights, layers: list | None = None, strict: bool = False)
             raise ValueError(f"layer {name!r}: the weights have {len(arrays)} blobs, the net "
                              f"expects {len(target)}")
         shared = specs.get(name, {}).get("param", [])
+        got = False
         for i, blob in enumerate(target):
             src = arrays[i] if i < len(arrays) else None
             if src is None:
-                if i < len(shared) and shared[i].get("name"):
-                    continue            # a shared parameter: its owner layer provides it
-                raise ValueError(f"layer {name!r}: the weights have {len(arrays)} blobs, the "
-                                 f"net expects {len(target)} (blob {i} is missing)")
+                pname = shared[i].get("name") if i < len(shared) else None
+                if not pname:
+                    raise ValueError(f"layer {name!r}: the weights have {len(arrays)} blobs, the "
+                                     f"net expects {len(target)} (blob {i} is missing)")
+                # a shared parameter (Caffe's HDF5 holds only the owner's): the owner's values
+                src = _owner_array(source, owners, pname, name)
+                if src is None:
+                    continue
             blob[...] = fit_shape(np.asarray(src), blob.shape, f"layer {name!r} blob {i}")
-        if arrays:
+            got = True
+        if got:
             copied.append(name)
     _report_match(net, source, copied, specs, path, strict)
     return copied
+
+
+def _param_owners(net, specs) -> dict:
+    """``{param name: (layer, blob index)}``: the first layer (in net order) naming each parameter,
+    its owner in Caffe."""
+    owners = {}
+    for name in net.layer_names:
+        for i, p in enumerate(specs.get(name, {}).get("param", [])):
+            if p.get("name"):
+                owners.setdefault(p["name"], (name, i))
+    return owners
+
+
+def _owner_array(source, owners, pname, name):
+    layer, i = owners.get(pname, (name, 0))
+    arrays = source.get(layer, []) if layer != name else []
+    return arrays[i] if i < len(arrays) else None
 
 
 def _shared_only(net, specs) -> set:
@@ -181,9 +206,9 @@ def load_solver(path, backend="numpy", dtype=np.float32, seed=0, weights=None,
     ``train_net`` (a file name; relative names are tried as given, then next to the solver
     file), built in the TRAIN phase with ``train_state``'s level and stages.  ``weights``
     (optional: caffemodel, HDF5 or dict) are copied into it as ``load_net`` does (Caffe's
-    ``--weights``; ``strict`` as in ``load_net``).  With ``test_nets`` (default) the test nets Caffe would build
-    (``test_net_param``, ``test_net``, then one instance of the generic ``net`` per extra
-    ``test_iter``) are built in the TEST phase and passed as ``test_nets``.  The solver's
+    ``--weights``; ``strict`` as in ``load_net``).  With ``test_nets`` (default) the test nets
+    Caffe would build (``test_net_param``, ``test_net``, then one instance of the generic ``net``
+    per extra ``test_iter``) are built in the TEST phase and passed as ``test_nets``.  The solver's
     settings (base_lr, lr_policy, momentum, weight_decay, ...) with Caffe's defaults are
     passed to ``reference.SGDSolver``; keyword arguments override them.
     """

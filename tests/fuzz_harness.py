@@ -352,6 +352,133 @@ def mutate_text(rng, text: str) -> tuple[bytes, str]:
     return data, "; ".join(recipe)
 
 
+LAYER_TYPE_NAMES = ("BatchNorm", "Concat", "Convolution", "Crop", "Deconvolution", "Dropout",
+                    "Eltwise", "EuclideanLoss", "Flatten", "InnerProduct", "Input", "LRN", "Pooling",
+                    "Power", "ReLU", "Reshape", "Scale", "Sigmoid", "Softmax", "SoftmaxWithLoss",
+                    "Split", "TanH", "HDF5Data", "Python", "Data")
+
+
+def _boundary_value(rng, f):
+    """A boundary value for scalar field ``f`` of the schema, within its type's range."""
+    from caffe_import import schema
+    t = f.type
+    if t in ("float", "double"):
+        return float(rng.choice([0.0, -1.0, 1e-30, 1e30, -1e30, np.inf, -np.inf, np.nan, 0.5, 3.0]))
+    if t == "bool":
+        return bool(rng.integers(2))
+    if t == "enum":
+        return str(rng.choice(list(f.enum.values)))
+    if t in ("string", "bytes"):
+        return str(rng.choice(["", "data", "x" * 300, "a/0", "../../etc/passwd", "\udcff"]))
+    lo, hi = schema.INT_RANGES[t]
+    value = int(rng.choice([0, 1, 2, 3, -1, -2, 7, 1000, 65536, 2**31 - 1, 2**31, 2**32 - 1,
+                            -(2**31), 2**62, 2**63 - 1]))
+    return min(max(value, lo), hi)
+
+
+def _random_field_value(rng, f):
+    value = _boundary_value(rng, f)
+    if f.repeated:
+        return [value if i == 0 else _boundary_value(rng, f) for i in range(int(rng.integers(0, 4)))]
+    return value
+
+
+def _param_section(rng, layer):
+    from caffe_import import schema
+    present = [k for k in layer if k.endswith("_param") and isinstance(layer[k], dict)]
+    if present and rng.random() < 0.7:
+        return str(rng.choice(present))
+    sections = [n for n, f in schema.MESSAGES["LayerParameter"].by_name.items()
+                if f.type == "message" and n.endswith("_param")]
+    return str(rng.choice(sections))
+
+
+def mutate_net(rng, text: str) -> tuple[bytes, str]:
+    """A field-aware mutation of a net: a layer parameter (from the schema) set to a boundary
+    value, a layer's type changed, its bottoms/tops rewired, an input shape made extreme, layers
+    duplicated, dropped or reordered, parameters shared; written back with format_prototxt."""
+    import caffe_import as ci
+    from caffe_import import schema
+    net = ci.read_prototxt(text)
+    layers = net["layer"]
+    if not layers:
+        return mutate_text(rng, text)
+    i = int(rng.integers(len(layers)))
+    layer = layers[i]
+    kind = int(rng.integers(8))
+    if kind <= 2:                                           # a parameter field
+        section = _param_section(rng, layer)
+        msg = schema.MESSAGES[schema.MESSAGES["LayerParameter"].by_name[section].message]
+        scalars = [f for f in msg.by_name.values() if f.type != "message"]
+        if not scalars:
+            return mutate_text(rng, text)
+        f = scalars[int(rng.integers(len(scalars)))]
+        value = _random_field_value(rng, f)
+        layer.setdefault(section, {})[f.name] = value
+        recipe = f"layer {i} {section}.{f.name} := {value!r}"
+    elif kind == 3:
+        layer["type"] = str(rng.choice(LAYER_TYPE_NAMES))
+        recipe = f"layer {i} type := {layer['type']}"
+    elif kind == 4:                                         # rewire
+        names = [t for other in layers for t in other.get("top", [])] + ["nowhere"]
+        key = "bottom" if rng.random() < 0.5 else "top"
+        layer[key] = [str(rng.choice(names)) for _ in range(int(rng.integers(0, 4)))]
+        recipe = f"layer {i} {key} := {layer[key]}"
+    elif kind == 5:                                         # input shapes
+        dims = [int(rng.choice([0, 1, 2, 3, 64, 4096, 65536, 2**31 - 1, -1]))
+                for _ in range(int(rng.integers(0, 6)))]
+        inputs = [other for other in layers if other.get("type") == "Input"] or [layer]
+        inputs[0]["input_param"] = {"shape": [{"dim": dims}]}
+        recipe = f"input shape := {dims}"
+    elif kind == 6:                                         # duplicate, drop or move a layer
+        op = int(rng.integers(3))
+        if op == 0:
+            layers.insert(int(rng.integers(len(layers) + 1)), _copy_dict(layer))
+        elif op == 1:
+            layers.pop(i)
+        else:
+            layers.insert(int(rng.integers(len(layers) + 1)), layers.pop(i))
+        recipe = f"layer {i} {['duplicated', 'dropped', 'moved'][op]}"
+    else:                                                   # shared / odd param specs
+        spec = {"name": str(rng.choice(["shared", "w"])), "lr_mult": float(rng.choice([0, 1, -1])),
+                "share_mode": str(rng.choice(["STRICT", "PERMISSIVE"]))}
+        layer["param"] = [dict(spec) for _ in range(int(rng.integers(0, 4)))]
+        recipe = f"layer {i} param := {layer['param']}"
+    try:
+        out = ci.format_prototxt(net)
+    except ValueError as exc:                               # a value the writer refuses
+        return mutate_text(rng, text)[0], f"{recipe} (unwritable: {exc}); text mutation instead"
+    return out.encode("utf-8", "surrogateescape"), recipe
+
+
+def mutate_solver(rng, text: str) -> tuple[bytes, str]:
+    """A field-aware solver mutation: one top-level SolverParameter scalar (from the schema) set
+    to a boundary value, replacing the field where the text has it."""
+    import re
+    from caffe_import import schema
+    from caffe_import.prototxt_writer import _scalar
+    fields = [f for f in schema.MESSAGES["SolverParameter"].by_name.values() if f.type != "message"
+              and not f.name.startswith(("net", "train_net", "test_net"))]
+    f = fields[int(rng.integers(len(fields)))]
+    value = _random_field_value(rng, f)
+    values = value if isinstance(value, list) else [value]
+    try:
+        lines = "".join(f"{f.name}: {_scalar(f, v, f.name)}\n" for v in values)
+    except ValueError:
+        return mutate_text(rng, text)
+    text = re.sub(rf"(?<![A-Za-z_]){f.name}: (\"[^\"]*\"|\S+)", "", text,
+                  count=0 if f.repeated else 1)
+    return (lines + text).encode("utf-8", "surrogateescape"), f"solver {f.name} := {value!r}"
+
+
+def _copy_dict(obj):
+    if isinstance(obj, dict):
+        return {k: _copy_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy_dict(v) for v in obj]
+    return obj
+
+
 # ---- seeds -----------------------------------------------------------------------------------------
 
 _SEED_CACHE: dict = {}
@@ -675,6 +802,10 @@ def make_input(fmt: str, seed: int, index: int, tmp: str | None = None) -> tuple
         if fmt == "prototxt" and r < 0.03:
             k = index % len(HOSTILE_NETS)
             return {"main": HOSTILE_NETS[k].encode("latin-1")}, f"hostile net {k}"
+        if r < 0.5:
+            mutate = mutate_net if fmt == "prototxt" else mutate_solver
+            data, recipe = mutate(rng, base["main"].decode("utf-8"))
+            return {"main": data}, fmt + ": " + recipe
         data, recipe = mutate_text(rng, base["main"].decode("utf-8"))
         return {"main": data}, recipe
     if fmt == "hdf5":
@@ -690,7 +821,8 @@ def make_input(fmt: str, seed: int, index: int, tmp: str | None = None) -> tuple
         return {"main": data}, recipe
     if fmt == "load_net":
         if r < 0.45:
-            data, recipe = mutate_text(rng, base["main"].decode("utf-8"))
+            mutate = mutate_net if r < 0.3 else mutate_text
+            data, recipe = mutate(rng, base["main"].decode("utf-8"))
             return {"main": data, "weights": base["weights"]}, "prototxt: " + recipe
         weights = base["weights"]
         if weights.startswith(b"\x89HDF"):

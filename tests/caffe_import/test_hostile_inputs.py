@@ -117,7 +117,7 @@ def test_one_byte_corruptions_of_a_valid_file_raise_only_format_error(tmp_path):
     rng = np.random.default_rng(14)
     outcomes = {"ok": 0, "error": 0}
     path = tmp_path / "flip.h5"
-    for pos in rng.choice(4096, 300, replace=False):
+    for pos in rng.choice(4096, 150, replace=False):
         buf = bytearray(data)
         buf[pos] ^= int(rng.integers(1, 256))
         path.write_bytes(bytes(buf))
@@ -127,7 +127,7 @@ def test_one_byte_corruptions_of_a_valid_file_raise_only_format_error(tmp_path):
         except ci.FormatError as exc:
             assert str(path) in str(exc)
             outcomes["error"] += 1
-    assert outcomes["error"] > 30 and outcomes["ok"] > 30, outcomes
+    assert outcomes["error"] > 15 and outcomes["ok"] > 15, outcomes
 
 
 # ---- binary protobuf -------------------------------------------------------------------------------
@@ -246,7 +246,8 @@ def test_file_too_large_is_an_oserror_with_its_errno(tmp_path):
             "    print(type(e).__name__, e.errno, e)\n")
     run = subprocess.run([sys.executable, "-c", code, str(src), str(tmp_path / "o.h5")], cwd=REPO,
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    assert run.stdout == f"OSError {errno.EFBIG} [Errno 27] cannot write {tmp_path / 'o.h5'}: File too large\n"
+    dst = tmp_path / "o.h5"
+    assert run.stdout == f"OSError {errno.EFBIG} [Errno 27] cannot write {dst}: File too large\n"
     assert sorted(os.listdir(tmp_path)) == ["m.caffemodel"]
 
 

@@ -108,8 +108,11 @@ layer { name: "a" type: "InnerProduct" bottom: "d" top: "a" param { name: "w" } 
         inner_product_param { num_output: 4 } }
 layer { name: "b" type: "InnerProduct" bottom: "a" top: "b" param { name: "w" } param { name: "b" }
         inner_product_param { num_output: 4 } }"""
-    weights = {"a": [np.eye(4, dtype=np.float32), np.zeros(4, np.float32)]}
-    load_quietly(text, weights, strict=True)        # Caffe's HDF5 holds only the owner's blobs
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    weights = {"a": [w, np.ones(4, np.float32)], "b": []}   # Caffe's HDF5: only the owner's blobs
+    net = load_quietly(text, weights, strict=True)
+    np.testing.assert_array_equal(net.params["b"][0], w)   # the owner's values, as in Caffe
+    np.testing.assert_array_equal(net.params["b"][1], np.ones(4))
 
 
 def test_load_solver_reports_too(tmp_path):
