@@ -9,6 +9,7 @@ Public API::
     read_prototxt(path_or_text) -> dict            # NetParameter, upgraded to V2
     read_caffemodel(path) -> dict                  # NetParameter, upgraded, blobs as arrays
     read_weights(path) -> {layer: [arrays]}        # caffemodel or HDF5, detected by content
+                                                   # (sizes bounded by $ECONV_MAX_BYTES, 4 GiB)
     write_hdf5_weights(net, path)                  # a Net's parameters as /data/<layer>/<i>
     read_mean(path) -> ndarray (1, C, H, W) float32
     read_solver(path_or_text) -> dict              # SolverParameter, upgraded
@@ -52,7 +53,8 @@ __all__ = [
 
 def cli_convert(argv=None) -> int:
     """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 1 bad
-    input file, 2 usage error) and prints one summary line or the error to stderr."""
+    input file or a failed write, 2 usage error, 130 Ctrl-C, nothing written) and prints one
+    summary line or the error to stderr."""
     import argparse
     import sys
 
@@ -76,6 +78,9 @@ def cli_convert(argv=None) -> int:
     except OSError as exc:
         print(f"econv convert: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"econv convert: interrupted; {args.output} not written", file=sys.stderr)
+        return 130
     mb = info["bytes"] / 1e6
     rate = mb / info["seconds"] if info["seconds"] > 0 else float("inf")
     print(f"{args.output}: {info['layers']} layers, {info['blobs']} blobs, {mb:.1f} MB "

@@ -92,16 +92,28 @@ def markdown(report, regress, args, formats) -> str:
               "grown or replaced, a sub-message emptied or nested 150 deep, a float made NaN/inf; "
               "lengths re-encoded, 15% then byte-mutated), 40% byte-level (truncation, bit flips, "
               "overwrites, varint runs, spliced spans, random data);",
-              "- text (prototxt, solver, load_net's prototxt): token insertions, deletions, "
-              "duplicated spans, numbers replaced by boundary values (2147483647, 1e40, nan, ...), "
-              "non-UTF-8 bytes in comments and strings, plus hand-written hostile nets "
-              "(num_output 2147483647, 10^20-element inputs, huge strides);",
+              "- nets (prototxt, load_net's prototxt): half field-aware (the net read, a layer "
+              "parameter chosen from the schema set to a boundary value, a layer's type changed, "
+              "bottoms/tops rewired, the input shape made extreme, layers duplicated, dropped or "
+              "moved, parameters shared; written back with format_prototxt), half text-level "
+              "(token insertions, deletions, duplicated spans, numbers replaced by boundary values "
+              "such as 2147483647, 1e40, nan; non-UTF-8 bytes in comments and strings), plus "
+              "hand-written hostile nets (num_output 2147483647, 10^20-element inputs, huge "
+              "strides); solvers: half a SolverParameter field set to a boundary value, half "
+              "text-level;",
               f"- Caffe HDF5: 80% byte flips aimed at the superblock, object headers, B-trees, "
               f"local heaps and symbol nodes of the fixtures' weights files, 20% hostile files "
               f"built with h5py: {', '.join(harness.HOSTILE_HDF5)};",
               f"- convert also gets hostile models: {', '.join(harness.HOSTILE_MODELS)}; a "
               "conversion that succeeds must read back equal to its source, one that fails must "
               "leave no file.", ""]
+    lines += ["## Before issue 14", "",
+              "On commit 6c674fa (before the fixes) the HDF5 reader leaked h5py's exceptions on "
+              "154 of 475 of these HDF5 metadata mutations (153 RuntimeError, 1 TypeError), and "
+              "the hostile files hung (hard-link DAG), recursed without bound (cycles, deep "
+              "nesting), allocated per index (\"100000000\"), read never-written and compressed "
+              "gigabyte datasets, crashed libhdf5 (a self-mapped virtual dataset); see "
+              "`tests/caffe_import/test_hostile_inputs.py` and the regression files below.", ""]
     lines += ["## Regression files (`tests/data/fuzz`)", "",
               "| format | case | outcome |", "|---|---|---|"]
     for r in sorted(regress.results, key=lambda r: (r.fmt, r.job[3])):

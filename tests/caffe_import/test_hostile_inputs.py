@@ -314,3 +314,13 @@ def test_budget_is_overridable_by_argument_and_environment(monkeypatch):
     with pytest.raises(ValueError, match="budget of 100000 bytes"):
         ci.load_net(text)
     assert ci.load_net(text, max_bytes="1MiB").params["conv"][0].shape == (1000, 3, 3, 3)
+
+
+def test_cli_convert_reports_ctrl_c_in_one_line(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ci, "convert", interrupted)
+    dst = tmp_path / "o.h5"
+    assert ci.cli_convert([str(FIXTURES / "conv_pool" / "weights.caffemodel"), "-o", str(dst)]) == 130
+    assert capsys.readouterr().err == f"econv convert: interrupted; {dst} not written\n"
