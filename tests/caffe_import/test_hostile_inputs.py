@@ -324,3 +324,21 @@ def test_cli_convert_reports_ctrl_c_in_one_line(tmp_path, monkeypatch, capsys):
     dst = tmp_path / "o.h5"
     assert ci.cli_convert([str(FIXTURES / "conv_pool" / "weights.caffemodel"), "-o", str(dst)]) == 130
     assert capsys.readouterr().err == f"econv convert: interrupted; {dst} not written\n"
+
+
+def test_write_message_is_atomic(tmp_path, monkeypatch):
+    encode_mod = sys.modules["caffe_import.encode"]        # the module, not the function
+    dst = tmp_path / "m.caffemodel"
+    dst.write_bytes(b"previous")
+
+    def half_written(msg, name, out):
+        out += [b"partial", object()]            # the second write fails mid-file
+        return 7
+
+    monkeypatch.setattr(encode_mod, "_chunks", half_written)
+    with pytest.raises(TypeError):
+        ci.write_message(dst, {"name": "x"}, "NetParameter")
+    assert dst.read_bytes() == b"previous" and os.listdir(tmp_path) == ["m.caffemodel"]
+    monkeypatch.undo()
+    assert ci.write_message(dst, {"name": "x"}, "NetParameter") == 3
+    assert dst.read_bytes() == ci.encode({"name": "x"}, "NetParameter")
