@@ -11,6 +11,7 @@ Public API::
     read_prototxt(path_or_text) -> dict            # NetParameter, upgraded to V2
     read_caffemodel(path) -> dict                  # NetParameter, upgraded, blobs as arrays
     read_weights(path) -> {layer: [arrays]}        # caffemodel or HDF5, detected by content
+                                                   # (sizes bounded by $ECONV_MAX_BYTES, 4 GiB)
     write_hdf5_weights(net, path)                  # a Net's parameters as /data/<layer>/<i>
     read_mean(path) -> ndarray (1, C, H, W) float32
     read_solver(path_or_text) -> dict              # SolverParameter, upgraded
@@ -19,6 +20,7 @@ Public API::
     export_onnx(net, "model.onnx")                 # ONNX with Caffe's rules (needs econv[onnx])
     upgrade_net(net_dict) -> net_dict              # V0/V1 -> V2, input fields -> Input layer
     FormatError                                    # every malformed file (a ValueError)
+    WeightsMismatchWarning                         # weights/net layers that match nothing
 
 Dict form of a message: only the fields present in the file (no defaults filled in;
 ``schema.default(message, field)`` gives Caffe's default), repeated fields as lists (also
@@ -33,7 +35,7 @@ strings as str, numbers as int/float, bools as bool.  In ``read_caffemodel`` eac
      "include": [{"phase": "TRAIN"}]}
 """
 
-from .errors import FormatError
+from .errors import FormatError, WeightsMismatchWarning
 from .schema import default
 from .upgrade import upgrade_net, upgrade_solver
 from .readers import (read_caffemodel, read_mean, read_prototxt, read_solver,
@@ -45,7 +47,7 @@ from .loader import copy_weights, load_net, load_solver
 from .onnx_writer import export_onnx
 
 __all__ = [
-    "FormatError", "default", "upgrade_net", "upgrade_solver",
+    "FormatError", "WeightsMismatchWarning", "default", "upgrade_net", "upgrade_solver",
     "read_prototxt", "read_caffemodel", "read_weights", "read_mean", "read_solver",
     "read_solverstate", "convert", "is_hdf5", "write_hdf5_weights", "encode", "write_message",
     "format_prototxt", "write_prototxt",
@@ -56,7 +58,8 @@ __all__ = [
 def cli_convert(argv=None) -> int:
     """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 2 bad usage or
     bad input: a malformed or unreadable source, an output that cannot be written; the exit table
-    of ``econv --help``) and prints one summary line or ``econv convert: error: ...`` to stderr."""
+    of ``econv --help``; nothing written on failure; Ctrl-C propagates, ``econv`` reports it) and prints one summary line or
+    ``econv convert: error: ...`` to stderr."""
     import argparse
     import sys
 

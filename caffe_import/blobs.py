@@ -15,6 +15,7 @@ import numpy as np
 from .errors import FormatError
 
 LEGACY_FIELDS = ("num", "channels", "height", "width")
+INDEX_MAX = np.iinfo(np.intp).max
 
 
 def is_legacy(blob: dict) -> bool:
@@ -33,6 +34,14 @@ def blob_shape(blob: dict, where: str = "blob") -> tuple[int, ...]:
                           "non-negative dimensions")
     if len(shape) > 32:
         raise FormatError(f"{where} has {len(shape)} axes", None, "at most 32 (kMaxBlobAxes)")
+    nonzero = 1
+    for d in shape:
+        nonzero *= max(d, 1)
+    if nonzero > INDEX_MAX:
+        # NumPy cannot even describe such a shape (its non-zero dims' product must fit in intp),
+        # even when a zero dim makes it empty; Caffe's count_ is an int (CHECK_LE INT_MAX).
+        raise FormatError(f"{where} has shape {shape}, whose non-zero dimensions multiply to "
+                          f"{nonzero}", None, f"a product of at most {INDEX_MAX}")
     return shape
 
 

@@ -94,7 +94,8 @@ def _chunks(msg: dict, message_name: str, out: list) -> int:
                 total += size
         elif f.type in ("string", "bytes"):
             for item in (value if f.repeated else [value]):
-                payload = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+                payload = (item.encode("utf-8", "surrogateescape") if isinstance(item, str)
+                           else bytes(item))
                 put(_key(f.number, 2), _varint(len(payload)), payload)
         elif f.repeated and f.packed:
             payload = _packed_payload(f, value)
@@ -120,11 +121,14 @@ def write_message(path, msg: dict, message_name: str) -> int:
     """Serialize ``msg`` straight into file ``path`` (blob payloads are not copied first).
 
     Returns the number of bytes written.  ``write_message(p, net, "NetParameter")`` writes a
-    caffemodel; layer ``blobs`` may be NumPy arrays.
+    caffemodel; layer ``blobs`` may be NumPy arrays.  Written atomically (``atomic_output``): an
+    error or Ctrl-C leaves no partial file and an existing ``path`` untouched.
     """
+    from .atomic import atomic_output
     out: list = []
     total = _chunks(msg, message_name, out)
-    with open(path, "wb") as fh:
-        for piece in out:
-            fh.write(piece)
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as fh:
+            for piece in out:
+                fh.write(piece)
     return total

@@ -1,4 +1,4 @@
-"""The one exception type for malformed Caffe files."""
+"""The one exception type for malformed Caffe files, and the weights-mismatch warning."""
 
 from __future__ import annotations
 
@@ -43,3 +43,20 @@ class FormatError(ValueError):
 
     def __reduce__(self):  # keep picklable despite the custom __init__
         return (FormatError, (self.what, self.where, self.expected, self.path))
+
+
+class WeightsMismatchWarning(UserWarning):
+    """Weights and net do not fully match: layers of the weights file that match no layer of the
+    net (their parameters are dropped), or layers of the net with parameters that the file does
+    not cover (they keep their filler values).  ``load_net(..., strict=True)`` (``--strict`` on
+    the command line) makes it a ValueError.
+
+    Attributes: ``unused`` (file layers, with blobs, matching nothing) and ``missing`` (net layers
+    with parameters that got no weights), both lists of names; ``source`` the file or None.
+    """
+
+    def __init__(self, message: str, unused=(), missing=(), source=None):
+        super().__init__(message)
+        self.unused = list(unused)
+        self.missing = list(missing)
+        self.source = source

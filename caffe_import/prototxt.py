@@ -16,7 +16,8 @@ stores them, so a prototxt and a caffemodel give identical numbers.
 Errors are :class:`FormatError` with ``where = "line:column"`` (1-based): syntax errors,
 unknown field names (naming the field and the message; every unknown field of the text in one
 error, the first one's position as ``where``), a non-repeated field given twice,
-unknown enum names, integers out of range, invalid UTF-8, nesting deeper than 100.
+unknown enum names, integers out of range, nesting deeper than 100.  Bytes that are not UTF-8
+are accepted in comments and strings, as by Caffe (C++ protobuf does not check proto2 strings).
 """
 
 from __future__ import annotations
@@ -330,11 +331,7 @@ class _Parser:
             raw += self.unescape(tok)
         if f.type == "bytes":
             return bytes(raw)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise self.error(f"string field \"{f.name}\" is not valid UTF-8", tok.pos,
-                             "UTF-8 text") from None
+        return decode_string(bytes(raw))
 
     def unescape(self, tok) -> bytes:
         body = tok.text[1:-1]
@@ -345,7 +342,7 @@ class _Parser:
             if c != "\\":
                 j = body.find("\\", i)
                 j = n if j < 0 else j
-                out += body[i:j].encode("utf-8", "surrogatepass")
+                out += _source_bytes(body[i:j])
                 i = j
                 continue
             pos = tok.pos + 1 + i
@@ -388,17 +385,35 @@ def _describe(tok) -> str:
     return f"{tok.kind} '{tok.text}'" if tok.kind != "symbol" else f"'{tok.text}'"
 
 
-def parse(text, message_name: str = "NetParameter") -> dict:
-    """Parse protobuf text ``text`` (str or UTF-8 bytes) as message ``message_name``.
+def decode_string(raw: bytes) -> str:
+    """A proto2 ``string`` field's bytes as str, the way Caffe keeps them: C++ protobuf does not
+    check UTF-8 in proto2 strings, so bytes that are not UTF-8 are kept, each as the lone
+    surrogate U+DC80+byte (Python's ``surrogateescape``); ``encode_string`` gives the bytes back."""
+    return raw.decode("utf-8", "surrogateescape")
 
-    Returns the message dict (no upgrade, no defaults).  Raises FormatError.
+
+def encode_string(text: str) -> bytes:
+    """The bytes of a string field (the inverse of :func:`decode_string`)."""
+    return _source_bytes(text)
+
+
+def _source_bytes(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:           # a lone surrogate outside U+DC80..U+DCFF, from str input
+        return text.encode("utf-8", "surrogatepass")
+
+
+def parse(text, message_name: str = "NetParameter") -> dict:
+    """Parse protobuf text ``text`` (str or bytes) as message ``message_name``.
+
+    Bytes are decoded as Caffe's C++ text parser reads them: UTF-8, with bytes that are not UTF-8
+    accepted in comments and in string literals (kept, see :func:`decode_string`); elsewhere they
+    are a syntax error ("unexpected character").  Returns the message dict (no upgrade, no
+    defaults).  Raises FormatError.
     """
     if isinstance(text, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise FormatError("the text is not valid UTF-8", f"byte {exc.start}",
-                              "a UTF-8 text file") from None
+        text = bytes(text).decode("utf-8", "surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
     parser = _Parser(text)

@@ -157,7 +157,7 @@ def _scalar(f, value, where: str) -> str:
     t = f.type
     if t in ("string", "bytes"):
         if isinstance(value, str):
-            return _quote(value.encode("utf-8"))
+            return _quote(value.encode("utf-8", "surrogateescape"))
         if isinstance(value, (bytes, bytearray)):
             return _quote(bytes(value))
         raise ValueError(f"{where}: expected a string, got {value!r}")

@@ -4,13 +4,14 @@ Decodes one serialized message (a whole ``.caffemodel``, ``.binaryproto`` or
 ``.solverstate`` file) into plain dicts: only fields present in the data appear, repeated
 fields are lists, sub-messages dicts, enums their NAME strings.  Repeated float/double
 fields flagged ``array`` in the schema (``BlobProto.data`` and friends) become NumPy arrays
-decoded with ``np.frombuffer`` (fast for 500 MB models).
+decoded with ``np.frombuffer`` (fast for 500 MB models); files are read into memory (no mmap).
 
 Protobuf rules followed: every repeated scalar is accepted packed and unpacked, multiple
 chunks are concatenated; unknown fields (and known fields arriving with an unexpected wire
 type) are skipped by wire type, groups included; optional scalars: last occurrence wins;
 an optional sub-message occurring twice is merged; negative int32 values are 10-byte
-varints; an enum number the schema does not know is dropped, as protobuf does for proto2.
+varints; an enum number the schema does not know is dropped, as protobuf does for proto2;
+strings that are not UTF-8 are kept (``prototxt.decode_string``), as C++ proto2 does.
 
 Safety: the reader walks a memoryview and never allocates from a length field — a length
 larger than what remains is a :class:`FormatError` naming the byte offset; nesting deeper
@@ -20,7 +21,6 @@ are errors.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 
@@ -200,10 +200,7 @@ class _Decoder:
                 else:
                     raw = bytes(mv[pos:stop])
                     if ftype == "string":
-                        try:
-                            value = raw.decode("utf-8")
-                        except UnicodeDecodeError:
-                            raise _err(f"{msg.name}.{f.name} is not valid UTF-8", pos) from None
+                        value = raw.decode("utf-8", "surrogateescape")   # as prototxt.decode_string
                     else:
                         value = raw
                     if f.repeated:
@@ -314,30 +311,32 @@ def decode(data, message_name: str) -> dict:
 
 
 def decode_file(path, message_name: str) -> dict:
-    """Decode a whole file as one message, memory-mapping it (no copy of the file).
+    """Decode a whole file as one message, read into memory first.
 
+    The file is read, not memory-mapped: a file another process truncates while it is mapped
+    would kill this one with SIGBUS.  A file larger than the byte budget
+    (:mod:`reference.budget`, ``ECONV_MAX_BYTES``) is refused before reading; a file that
+    shrinks while it is read is decoded as far as it got (and so, normally, a FormatError).
     Raises FormatError (naming the file) for malformed content, OSError if unreadable.
     """
+    from reference import budget
     path = os.fspath(path)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if size == 0:
-            return decode(b"", message_name)
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    error = None
+        try:
+            budget.check(size, "the file")
+        except ValueError as exc:
+            raise FormatError(str(exc), None, "a file within the byte budget", path) from None
+        buf = bytearray(size)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            n = fh.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        view.release()
     try:
-        result = _Decoder(memoryview(mm)).message(0, size, schema.MESSAGES[message_name], 0)
+        return decode(memoryview(buf)[:got], message_name)
     except FormatError as exc:
-        error = exc.with_path(path)     # raised below, so no frame keeps views of the map
-    if error is not None:
-        _close_quietly(mm)
-        raise error
-    _close_quietly(mm)
-    return result
-
-
-def _close_quietly(mm):
-    try:
-        mm.close()
-    except BufferError:      # a view is still referenced somewhere; the GC unmaps it later
-        pass
+        raise exc.with_path(path) from None

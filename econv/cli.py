@@ -47,11 +47,9 @@ def _load(args, weights=None, dtype=None, phase="test"):
     input size is densified at its declared size and only written with the new one)."""
     import numpy as np
 
-    from caffe_import import load_net
-
     net_dict, shapes, declared = _net_and_shapes(args, phase)
-    net = load_net(net_dict, weights, phase=phase, dtype=dtype or np.float32,
-                   input_shapes={k: v for k, v in shapes.items() if k not in declared})
+    net = _load_with_weights(args, net_dict, weights, phase=phase, dtype=dtype or np.float32,
+                             input_shapes={k: v for k, v in shapes.items() if k not in declared})
     return net, {k: v for k, v in shapes.items() if k in declared}
 
 
@@ -125,6 +123,28 @@ def cmd_info(args) -> int:
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return 0
+
+
+STRICT_HELP = ("an error (exit 2), not a warning, when layers of the weights match no layer of "
+               "the net or layers of the net with parameters get no weights")
+
+
+def _load_with_weights(args, prototxt, weights, **kwargs):
+    """``load_net(prototxt, weights, strict=args.strict)``; a weights mismatch warning is printed as
+    one line ``econv <cmd>: warning: ...`` (``--strict`` makes it an error)."""
+    import warnings
+
+    from caffe_import import WeightsMismatchWarning, load_net
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeightsMismatchWarning)
+        net = load_net(prototxt, weights, strict=getattr(args, "strict", False), **kwargs)
+    for w in caught:
+        if issubclass(w.category, WeightsMismatchWarning):
+            print(f"econv {args.command}: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return net
 
 
 def cmd_verify(args) -> int:
@@ -353,9 +373,7 @@ file written, when a layer cannot be exported; caffe_import/onnx_writer.py has t
 
 
 def cmd_export_onnx(args) -> int:
-    from caffe_import import load_net
     from caffe_import.onnx_writer import export_onnx
-
     from reference.net import with_input_shapes
 
     net, shapes = _load(args, args.weights)
@@ -472,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--e1-only", action="store_true", help="skip the fragment check (E2)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser(
@@ -487,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "--weights-out)")
     p.add_argument("--weights-out", metavar="H5", help="also write the dense net's parameters in "
                    "Caffe's HDF5 layout (InnerProducts reshaped to their convolutions)")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--fc-pad", action="store_true",
                    help="pad the convolutionalized InnerProducts 'same' ((k-1)/2; VGG fc6: 3), in the "
                         "original too")

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import budget
 from .layers import create_layer
 from .layers.base import as_list
 from .ops import get_backend
@@ -83,7 +84,12 @@ class Net:
     """A Caffe net on NumPy arrays.  See the module docstring."""
 
     def __init__(self, layers, *, phase="test", dtype=np.float32, backend="numpy", seed=0,
-                 name=None, force_backward=False, level=0, stages=()):
+                 name=None, force_backward=False, level=0, stages=(), max_bytes=None):
+        with budget.limit(max_bytes):
+            self._build(layers, phase, dtype, backend, seed, name, force_backward, level, stages)
+
+    def _build(self, layers, phase, dtype, backend, seed, name, force_backward, level, stages):
+        """``__init__``'s work, under the byte budget (``max_bytes``, :mod:`reference.budget`)."""
         self.name = name or ""
         self.phase = _phase(phase)
         self.dtype = np.dtype(dtype)
@@ -189,6 +195,12 @@ class Net:
             else:
                 tops = layer.setup([shapes[b] for b in bids])
             for t, s in zip(tids, tops):
+                count = 1
+                for d in s:
+                    count *= int(d)
+                budget.check(count * self.dtype.itemsize,
+                             f"layer {layer.name!r} ({layer.type}): top {self._versions[t]!r} of "
+                             f"shape {tuple(s)}")
                 shapes[t] = s
         if not input_shapes:
             self._version_shapes = shapes

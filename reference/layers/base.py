@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import budget
 from ..fillers import fill
 from ..ops import get_backend
 from ..params import ParamReader
@@ -99,7 +100,16 @@ class Layer:
         return ParamReader(self.name, self.type, section, self.spec.get(section))
 
     def make_blob(self, shape, filler: dict | None, default_filler: str = "constant"):
-        """Append a parameter blob of ``shape`` filled by ``filler``; returns it."""
+        """Append a parameter blob of ``shape`` filled by ``filler``; returns it.  ValueError naming
+        the layer and the bytes when the layer's blobs and diffs would exceed the byte budget
+        (:mod:`reference.budget`), checked before anything is allocated."""
+        count = 1
+        for d in shape:
+            count *= int(d)
+        held = sum(b.nbytes for b in self.blobs)
+        budget.check(2 * (held + count * self.dtype.itemsize),
+                     f"layer {self.name!r} ({self.type}): parameter blob {len(self.blobs)} of shape "
+                     f"{tuple(int(d) for d in shape)} (with its diff)")
         blob = fill(filler, shape, self.rng, self.dtype, f"layer {self.name!r} ({self.type}) filler",
                     default_filler)
         self.blobs.append(blob)

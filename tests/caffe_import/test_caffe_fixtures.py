@@ -190,10 +190,12 @@ def test_load_net_blob_count_mismatch(fixtures):
 
 def test_load_net_ignores_source_layers_the_net_lacks(fixtures):
     text = (fixtures / "v1_legacy" / "net.prototxt").read_text()
-    # keep only conv1 + relu1: the caffemodel's fc and pool1 are ignored
+    # keep only conv1 + relu1: the caffemodel's fc and pool1 are ignored, fc with a warning
     net = ci.read_prototxt(text)
     net["layer"] = net["layer"][:3]
-    model = ci.load_net(net, weights=fixtures / "v1_legacy" / "weights.caffemodel")
+    with pytest.warns(ci.WeightsMismatchWarning, match="match no layer of the net.*'fc'") as rec:
+        model = ci.load_net(net, weights=fixtures / "v1_legacy" / "weights.caffemodel")
+    assert rec[0].message.unused == ["fc"] and rec[0].message.missing == []
     assert set(model.params) == {"conv1"}
     with h5py.File(fixtures / "v1_legacy" / "io.h5", "r") as io:
         np.testing.assert_array_equal(model.params["conv1"][1], io["params/conv1/1"][()])

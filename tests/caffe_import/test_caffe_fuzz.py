@@ -1,4 +1,7 @@
-"""Fuzzing: every malformed caffemodel or prototxt loads or raises FormatError, fast.
+"""Fuzzing in-process: every malformed caffemodel or prototxt loads or raises FormatError, fast.
+
+The mutators are ``tests/fuzz_harness.py``'s; ``test_fuzz_suite.py`` runs the harness's isolated,
+all-format subset (HDF5, solver, load_net and convert included).
 
 10,000+ truncated, bit-flipped, spliced and random inputs go to the binary caffemodel reader
 (decode + upgrade + blob arrays) and 2,000+ mutated prototxts to the text reader, from a
@@ -14,6 +17,7 @@ import numpy as np
 import pytest
 
 import caffe_import as ci
+from ..fuzz_harness import mutate_bytes, mutate_text, mutate_tree
 from .fixture_paths import FIXTURES, NETS
 from .test_caffe_upgrade import V0_NET, V1_NET
 
@@ -46,87 +50,6 @@ def text_seeds():
     return seeds
 
 
-def mutate_bytes(rng, data: bytes) -> tuple[bytes, str]:
-    kind = int(rng.integers(8))
-    buf = bytearray(data)
-    n = len(buf)
-    if kind == 0:                                   # truncate
-        cut = int(rng.integers(0, n + 1))
-        return bytes(buf[:cut]), f"truncate at {cut}"
-    if kind == 1:                                   # flip 1..8 bits
-        flips = int(rng.integers(1, 9))
-        for pos in rng.integers(0, n, flips):
-            buf[pos] ^= 1 << int(rng.integers(8))
-        return bytes(buf), f"flip {flips} bits"
-    if kind == 2:                                   # overwrite bytes with random values
-        pos = int(rng.integers(0, n))
-        k = int(rng.integers(1, 12))
-        buf[pos:pos + k] = rng.integers(0, 256, k, dtype=np.uint8).tobytes()
-        return bytes(buf), f"overwrite {k} at {pos}"
-    if kind == 3:                                   # insert a varint-looking run
-        pos = int(rng.integers(0, n + 1))
-        ins = bytes([0xFF] * int(rng.integers(1, 12))) + bytes([int(rng.integers(0, 128))])
-        return bytes(buf[:pos] + ins + buf[pos:]), f"insert varint at {pos}"
-    if kind == 4:                                   # splice: duplicate or drop a span
-        a, b = sorted(int(x) for x in rng.integers(0, n + 1, 2))
-        if rng.random() < 0.5:
-            return bytes(buf[:b] + buf[a:b] + buf[b:]), f"duplicate {a}:{b}"
-        return bytes(buf[:a] + buf[b:]), f"drop {a}:{b}"
-    if kind == 5:                                   # pure random bytes
-        k = int(rng.integers(0, 600))
-        return rng.integers(0, 256, k, dtype=np.uint8).tobytes(), f"random {k}"
-    if kind == 6:                                   # random bytes after a valid prefix
-        cut = int(rng.integers(0, n + 1))
-        k = int(rng.integers(1, 64))
-        return bytes(buf[:cut]) + rng.integers(0, 256, k, dtype=np.uint8).tobytes(), \
-            f"prefix {cut} + random {k}"
-    pos = int(rng.integers(0, n))                    # set a byte to an extreme value
-    buf[pos] = int(rng.choice([0x00, 0x7F, 0x80, 0xFF]))
-    return bytes(buf), f"extreme byte at {pos}"
-
-
-TOKENS = ["{", "}", "<", ">", ":", ";", ",", "[", "]", "\n", " ", "#", '"', "'", "\\", "-",
-          "0", "1", "-1", "1e40", "0x7fffffff", "99999999999", "3.5", "nan", "inf", "true",
-          "layer", "layers", "name", "type", "input", "input_dim", "convolution_param",
-          "pool", "MAX", "CONVOLUTION", "blobs", "dim", "shape", "\u00e9", "\x00", "\\x41",
-          "'a\\'b'", "param", "lr_mult", "kernel_size", "include", "phase", "TRAIN"]
-
-
-def mutate_text(rng, text: str) -> tuple[bytes, str]:
-    steps = int(rng.integers(1, 4))
-    recipe = []
-    for _ in range(steps):
-        n = len(text)
-        kind = int(rng.integers(6))
-        pos = int(rng.integers(0, n + 1))
-        if kind == 0:
-            text = text[:pos]
-            recipe.append(f"truncate {pos}")
-        elif kind == 1:
-            end = min(n, pos + int(rng.integers(1, 40)))
-            text = text[:pos] + text[end:]
-            recipe.append(f"delete {pos}:{end}")
-        elif kind in (2, 3):
-            tok = TOKENS[int(rng.integers(len(TOKENS)))]
-            text = text[:pos] + tok + text[pos:]
-            recipe.append(f"insert {tok!r} at {pos}")
-        elif kind == 4:
-            end = min(n, pos + int(rng.integers(1, 200)))
-            text = text[:end] + text[pos:end] + text[end:]
-            recipe.append(f"duplicate {pos}:{end}")
-        else:
-            if n:
-                p = min(pos, n - 1)
-                text = text[:p] + chr(int(rng.integers(32, 127))) + text[p + 1:]
-                recipe.append(f"replace char {p}")
-    data = text.encode("utf-8", "surrogatepass")
-    if rng.random() < 0.03 and data:                  # occasionally break the UTF-8 too
-        p = int(rng.integers(len(data)))
-        data = data[:p] + b"\xff" + data[p + 1:]
-        recipe.append(f"byte 0xff at {p}")
-    return data, "; ".join(recipe)
-
-
 def run_one(reader, data, recipe, index):
     start = time.perf_counter()
     try:
@@ -147,7 +70,8 @@ def test_fuzz_caffemodel_reader():
     seeds = binary_seeds()
     outcomes = {"ok": 0, "error": 0}
     for index in range(N_BINARY):
-        data, recipe = mutate_bytes(rng, seeds[index % len(seeds)])
+        mutate = mutate_tree if index % 4 == 0 else mutate_bytes    # field-aware a quarter of the time
+        data, recipe = mutate(rng, seeds[index % len(seeds)])
         outcomes[run_one(ci.read_caffemodel, data, recipe, index)] += 1
     assert sum(outcomes.values()) == N_BINARY
     # the mutations must exercise both paths substantially

@@ -175,9 +175,11 @@ def test_deeply_nested_groups_are_rejected():
     assert decode(ok, "NetParameter") == {}
 
 
-def test_invalid_utf8_string_is_format_error():
-    with pytest.raises(FormatError, match="UTF-8"):
-        decode(ld(1, b"\xff\xfe"), "LayerParameter")
+def test_string_that_is_not_utf8_is_kept_as_caffe_does():
+    # C++ proto2 does not check UTF-8 in string fields; the bytes survive (surrogateescape)
+    layer = decode(ld(1, b"a\xff\xfe"), "LayerParameter")
+    assert layer["name"] == "a\udcff\udcfe"
+    assert encode(layer, "LayerParameter") == ld(1, b"a\xff\xfe")
 
 
 def test_encoder_round_trip_of_every_field_kind():
