@@ -13,11 +13,14 @@ recognises the upsampling as fixed bilinear and rebuilds upscore8 for the dense 
 What it reports:
 
 - multiply-adds of one forward pass, counted from the layer shapes
-  (:func:`numba_kernels.bench.multiply_adds`: Convolutions and Deconvolutions), and their ratio;
-- forward time: one untimed forward of each net, then ``--repeat`` rounds (default 3) that time
-  baseline and dense in alternation; median and min-max range of the rounds, and the ratio of the
-  medians next to the ratio of multiply-adds.  Target (issue 11): dense / baseline time within 1.1x
-  the multiply-add ratio;
+  (:func:`numba_kernels.bench.multiply_adds`: Convolutions, Deconvolutions, EDeconvolutions), and
+  their ratio;
+- forward time: one untimed forward of each net, then ``--repeat`` rounds (3 suffice; the CLI's
+  default is 5) that time baseline and dense in alternation; median and min-max range of the
+  rounds, and the ratio of the medians next to the ratio of multiply-adds.  Target (issue 11):
+  dense / baseline time within 1.1x the multiply-add ratio;
+- per layer: each layer's forward timed inside the same rounds (median), next to its multiply-adds
+  and their rate, so a layer that misses the ratio can be found;
 - peak memory, each net in a fresh child process (``python -m numba_kernels.bench_fcn``): the peak
   resident set size, ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (everything the process touched:
   NumPy arrays, Numba's allocations, BLAS buffers, the interpreter), reset between phases through
@@ -31,7 +34,8 @@ What it reports:
   (``dense[..., off + step*i]``), largest difference relative to the largest value.
 
 ``--quick``: every VGG convolution and fc6/fc7 at 1/8 of its width (score layers keep 21 classes)
-at 250x250: seconds, not minutes.
+at 250x250: seconds, not minutes.  Results of the full run: BENCHMARKS.md, "Dense FCN-8s as
+published".
 """
 
 from __future__ import annotations
@@ -287,11 +291,15 @@ def bench_fcn(report, quick: bool, repeat: int = 3, config=None, specs=None, mem
     report.say(f"FCN-8s, {layout}{size}, float32, backend numba, {threads['numba_threads']} Numba "
                f"threads, BLAS threads {threads['blas_threads']}; dense from {cfg['start']}")
 
+    # one step per forward: the memory processes', the untimed pair, the timed rounds
+    bar = tqdm(total=(2 if memory else 0) + 2 + 2 * repeat, desc="bench --fcn", unit="forward",
+               disable=None, file=sys.stderr)
     mem = {}
     if memory:
         for which in ("baseline", "dense"):
             report.say(f"peak memory of the {which} net, in a fresh process ...")
             mem[which] = measure_memory(which, cfg)
+            bar.update()
 
     report.say("building the nets ...")
     t0 = time.perf_counter()
@@ -304,7 +312,10 @@ def bench_fcn(report, quick: bool, repeat: int = 3, config=None, specs=None, mem
     fns = {"baseline": lambda: base.forward(data=x), "dense": lambda: dense.forward(data=x)}
 
     report.say(f"one untimed forward of each, then {repeat} timed rounds in alternation ...")
-    first = {name: fn() for name, fn in fns.items()}
+    first = {}
+    for name, fn in fns.items():
+        first[name] = fn()
+        bar.update()
     blobs = equivalent_blobs(dense, cfg["start"])
     errors = compare_on_grid(dense, first["baseline"], first["dense"], blobs)
     top = base.layers[-1].top_names[0]
@@ -316,7 +327,6 @@ def bench_fcn(report, quick: bool, repeat: int = 3, config=None, specs=None, mem
     for name, sink in sinks.items():
         _time_layers(nets[name], sink)
     layer_times = {name: {} for name in fns}
-    bar = tqdm(total=repeat * len(fns), desc="bench --fcn", unit="forward", disable=None, file=sys.stderr)
     for _ in range(repeat):
         for name, fn in fns.items():
             time.sleep(SETTLE)
