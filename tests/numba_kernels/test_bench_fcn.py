@@ -122,3 +122,17 @@ def test_fcn_quick_runs_with_consistent_numbers(monkeypatch, tmp_path, capsys):
         assert mem["net"] == which and mem["numba_threads"] <= 2
         assert 0 < mem["ready"] <= mem["build_peak"] and mem["built"] <= mem["build_peak"]
         assert mem["forward_peak"] >= mem["built"] and mem["forward_increment"] >= 0
+
+
+def test_failed_memory_process_and_missing_prototxt_are_clear_errors(monkeypatch, tmp_path):
+    import subprocess
+
+    def killed(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, -9, stdout="", stderr="")
+
+    monkeypatch.setattr(bench_fcn.subprocess, "run", killed)
+    with pytest.raises(ChildProcessError, match="dense net's memory process failed .killed by signal 9"):
+        bench_fcn.measure_memory("dense", bench_fcn.fcn_config(quick=True))
+    assert issubclass(ChildProcessError, OSError)            # the CLI prints it as one line, exit 2
+    with pytest.raises(ValueError, match="deploy.prototxt is not at"):
+        bench_fcn.fcn_specs(prototxt=tmp_path / "missing.prototxt")
