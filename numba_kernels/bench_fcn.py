@@ -405,6 +405,8 @@ def command(args) -> int:
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     if getattr(args, "dense", False):
         raise ValueError("--fcn and --dense are two different benchmarks: choose one")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        raise ValueError(f"--json {args.json}: its folder does not exist")   # before minutes of work
     run_fcn(quick=args.quick, repeat=args.repeat, json_path=args.json)
     return 0
 

@@ -76,6 +76,7 @@ def test_tiny_fcn_multiply_adds_by_hand(monkeypatch, start, dense_macs, blobs):
 @pytest.mark.parametrize("argv, message", [
     (["--repeat", "0"], "--repeat must be >= 1, got 0"),
     (["--dense"], "--fcn and --dense are two different benchmarks"),
+    (["--json", "no/such/folder/fcn.json"], "its folder does not exist"),
 ])
 def test_fcn_bad_usage_is_one_line_exit_2(capsys, argv, message):
     from econv.cli import main
