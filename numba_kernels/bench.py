@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-__all__ = ["add_parser", "run", "bench_dense", "multiply_adds"]
+__all__ = ["add_parser", "run", "bench_dense", "multiply_adds", "layer_multiply_adds"]
 
 SETTLE = 0.15   # seconds between implementations (see timed_rounds)
 
@@ -302,24 +302,29 @@ def dense_config(quick: bool) -> dict:
 
 
 def multiply_adds(net, input_shapes=None) -> int:
-    """Multiply-adds of one forward pass: Convolution ``N*H_out*W_out*w.size``, Deconvolution
-    ``N*H_in*W_in*w.size``, InnerProduct ``M*w.size`` (``M`` = the product of the axes before
-    ``axis``); other layers count 0.  Shapes: the declared inputs, or ``input_shapes``."""
+    """Multiply-adds of one forward pass: Convolution ``N*H_out*W_out*w.size``, Deconvolution and
+    EDeconvolution ``N*H_in*W_in*w.size``, InnerProduct ``M*w.size`` (``M`` = the product of the axes
+    before ``axis``); other layers count 0.  Shapes: the declared inputs, or ``input_shapes``."""
+    return int(sum(layer_multiply_adds(net, input_shapes).values()))
+
+
+def layer_multiply_adds(net, input_shapes=None) -> dict:
+    """``{layer name: multiply-adds}`` for the layers :func:`multiply_adds` counts."""
     shapes = net.infer_shapes(input_shapes or {})     # in-place layers (ReLU, Dropout) keep shapes
-    total = 0
+    out = {}
     for layer in net.layers:
-        if layer.type not in ("Convolution", "Deconvolution", "InnerProduct"):
+        if layer.type not in ("Convolution", "Deconvolution", "EDeconvolution", "InnerProduct"):
             continue
         w = int(np.prod(layer.blobs[0].shape))
         x = shapes[layer.bottom_names[0]]
         if layer.type == "Convolution":
             y = shapes[layer.top_names[0]]
-            total += y[0] * y[2] * y[3] * w
-        elif layer.type == "Deconvolution":
-            total += x[0] * x[2] * x[3] * w
+            out[layer.name] = int(y[0] * y[2] * y[3] * w)
+        elif layer.type in ("Deconvolution", "EDeconvolution"):
+            out[layer.name] = int(x[0] * x[2] * x[3] * w)
         else:
-            total += int(np.prod(x[:layer.axis % len(x)])) * w
-    return int(total)
+            out[layer.name] = int(np.prod(x[:layer.axis % len(x)])) * w
+    return out
 
 
 def _cheap_fillers(specs):
@@ -526,6 +531,9 @@ def _save(result, json_path, report):
 
 
 def _command(args) -> int:
+    if getattr(args, "fcn", False):
+        from numba_kernels.bench_fcn import command
+        return command(args)
     if args.repeat < 1:
         raise ValueError(f"--repeat must be >= 1, got {args.repeat}")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
@@ -545,6 +553,10 @@ def add_parser(subparsers):
                    help="64 channels at 14x14 and 28x28 (--dense: VGG-16 widths / 8 at 112x112)")
     p.add_argument("--dense", action="store_true",
                    help="dense VGG-16 (pool4) versus baseline and versus fragments, instead of the kernels")
+    p.add_argument("--fcn", action="store_true",
+                   help="FCN-8s as published (voc-fcn8s, 500x500, float32): baseline vs dense at pool3, "
+                        "time, peak memory, multiply-adds (numba_kernels/bench_fcn.py; --quick: widths / 8 "
+                        "at 250x250; 3 rounds suffice: --repeat 3)")
     p.add_argument("--repeat", type=int, default=5, help="timed rounds per op (default 5)")
     p.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     p.add_argument("--no-reference", action="store_true",
