@@ -56,10 +56,10 @@ __all__ = [
 
 
 def cli_convert(argv=None) -> int:
-    """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 2 bad usage or
-    bad input: a malformed or unreadable source, an output that cannot be written; the exit table
-    of ``econv --help``; nothing written on failure; Ctrl-C propagates, ``econv`` reports it) and prints one summary line or
-    ``econv convert: error: ...`` to stderr."""
+    """``econv convert SRC -o DST`` as a function: returns the exit status (0 ok, 2 bad usage or bad
+    input: a malformed or unreadable source, an output that cannot be written; the exit table of
+    ``econv --help``; nothing written on failure; Ctrl-C propagates, ``econv`` reports it) and
+    prints one summary line or ``econv convert: error: ...`` to stderr."""
     import argparse
     import sys
 

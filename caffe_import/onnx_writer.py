@@ -80,7 +80,7 @@ entry above.  Difference that remains: Eltwise MAX with NaN inputs follows the r
 
 ``pooling="native"`` writes pooling as converters do instead (ONNX's ``pads``, ``ceil_mode=1``,
 ``count_include_pad=1``): not exact by design, it lets a runtime's own pooling rules show
-(docs/RUNTIMES_onnxruntime.md: onnxruntime drops Caffe's unpadded window past the image and refuses
+(docs/RUNTIMES.md, onnxruntime: onnxruntime drops Caffe's unpadded window past the image and refuses
 pads >= kernel).
 """
 
@@ -279,7 +279,7 @@ def pool_nodes(g, x, shape, kernel, stride, pad, est, mode, round_mode, pad_end,
 
 def _native_pool(g, x, geo, hint, out):
     """A converter's mapping (``pooling="native"``): ONNX's own ``pads``/``ceil_mode``/
-    ``count_include_pad=1``, so the runtime's pooling rules decide (docs/RUNTIMES_onnxruntime.md)."""
+    ``count_include_pad=1``, so the runtime's pooling rules decide (docs/RUNTIMES.md, onnxruntime)."""
     if geo.mode == "ave" and any(geo.pad_end):
         raise ValueError(f"{hint}: pooling='native' cannot express pad_end for AVE (ONNX would count it "
                          f"in the divisor); use pooling='explicit'")

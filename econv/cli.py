@@ -185,16 +185,16 @@ bilinear upsampling (recognised from its weights: the bilinear kernel on the gro
 net surgery writes it) is rebuilt for the dense grid as `<name>_dense`.
 
 --input-shape NAME=N,C,H,W (repeatable) builds the net at that size before densifying (crops and
-masks are derived for it; when a Crop cannot hold every fragment, the error lists sizes that fit).
-A net whose InnerProducts fix the input size is densified at the prototxt's shape and written with
-the new one: its InnerProducts are convolutionalized at the prototxt's own shape, so their kernels
-fit the trained weights (VGG-16 at 256x256: fc8 8x8).  --fc-pad pads those convolutions "same", (k-1)/2 per axis (VGG-16's 7x7 fc6 gets
-3, the 1x1 fc7/fc8 none), in the original as well: more predictions (VGG-16 at 256x256, pool4:
-32x32), of which those whose fc6 window misses the padding equal the unpadded net's.  No weights are
-read unless --weights is given: the dense net's parameters are the original's by layer name, a
-convolutionalized InnerProduct's weights reshaped (O, C*h*w) -> (O, C, h, w) in C order (--weights-out
-writes them).  Exit status 2, and no file
-written, when the prototxt cannot be read or a layer cannot be densified."""
+masks are derived for it; when a Crop cannot hold every fragment, the error lists sizes that fit). A
+net whose InnerProducts fix the input size is densified at the prototxt's shape and written with the
+new one: its InnerProducts are convolutionalized at the prototxt's own shape, so their kernels fit
+the trained weights (VGG-16 at 256x256: fc8 8x8). --fc-pad pads those convolutions "same", (k-1)/2
+per axis (VGG-16's 7x7 fc6 gets 3, the 1x1 fc7/fc8 none), in the original as well: more predictions
+(VGG-16 at 256x256, pool4: 32x32), of which those whose fc6 window misses the padding equal the
+unpadded net's. No weights are read unless --weights is given: the dense net's parameters are the
+original's by layer name, a convolutionalized InnerProduct's weights reshaped (O, C*h*w) -> (O, C,
+h, w) in C order (--weights-out writes them). Exit status 2, and no file written, when the prototxt
+cannot be read or a layer cannot be densified."""
 
 
 SEGMENT_DESCRIPTION = """\
@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=["explicit", "native"], default="explicit",
                    help="explicit (default): Pad + floor pooling + divisor fix, exact everywhere; native: "
                         "ONNX's ceil_mode/pads/count_include_pad=1 as converters write it, so the runtime's "
-                        "own pooling rules decide (see docs/RUNTIMES_onnxruntime.md)")
+                        "own pooling rules decide (see docs/RUNTIMES.md, onnxruntime)")
     p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser(

@@ -96,7 +96,8 @@ def evaluate(prototxt, weights, voc, split: str = "val", dense_from: str | None 
             "hist": {m: total[m].tolist() for m in models},
             "n_images": len(ids), "seconds": round(time.perf_counter() - start, 3),
             "config": {"prototxt": config[0], "weights": config[1], "voc": str(voc), "split": split,
-                       "dense_from": dense_from, "dense_weights": config[3], "backend": backend, "dtype": config[5],
+                       "dense_from": dense_from, "dense_weights": config[3], "backend": backend,
+                       "dtype": config[5],
                        "workers": workers, "scheduler": scheduler}}
 
 

@@ -134,7 +134,8 @@ def segment_files(prototxt, weights, images, out, dense_from=None, dense_weights
         raise ValueError("two images share a file name stem; their label maps would overwrite each other")
     seg = Segmenter(prototxt, weights, dense_from=dense_from, dense_weights=dense_weights, backend=backend)
     out.mkdir(parents=True, exist_ok=True)
-    classes = VOC_CLASSES if seg.classes == len(VOC_CLASSES) else tuple(f"class {i}" for i in range(seg.classes))
+    classes = (VOC_CLASSES if seg.classes == len(VOC_CLASSES)
+               else tuple(f"class {i}" for i in range(seg.classes)))
     records = []
     for path in tqdm(images, desc="segment", unit="image", disable=not progress):
         image = read_image(path)

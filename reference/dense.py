@@ -31,9 +31,9 @@ equivalent: if it is a fixed bilinear upsampling (its weights are the bilinear k
 diagonal, whatever the prototxt says of fillers or ``lr_mult``: FCN's net surgery puts them in the
 caffemodel, :mod:`reference.upsampling`; no bias, pad 0) it is rebuilt as ``<name>_dense``, a group
 bilinear upsampling with ``lr_mult 0``, stride ``s / E_in`` and kernel ``2 s/E_in - (s/E_in) % 2``,
-the crops after it aligned by the coordinate maps, and the blobs from there on have no grid (``grid()`` raises): the
-dense net predicts every pixel through a finer score map, but not equivalently.  dpoa restores the
-original's own parameters for it.
+the crops after it aligned by the coordinate maps, and the blobs from there on have no grid
+(``grid()`` raises): the dense net predicts every pixel through a finer score map, but not
+equivalently. dpoa restores the original's own parameters for it.
 
 Note [Why pad_end = E*(s-1)].  Fragment ``r`` (phase) of a dense input of length ``H`` has
 ``H_r = ceil((H - r) / E)`` values; the original ceil-mode pooling gives it

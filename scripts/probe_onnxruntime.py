@@ -9,7 +9,7 @@ maps Caffe's pooling onto ONNX's attributes (``ceil_mode``, ``count_include_pad`
 this script measures.  Each probe is one ONNX node with the attributes a converter would write, run
 by onnxruntime (CPU, float32) on a seeded random input, and judged against the econv reference
 (Caffe's rules, float64): the output shape, and the error ``max |ort - caffe| / max(1, max |caffe|)``
-with where it is largest.  Exit status 0; the table is the finding (docs/RUNTIMES_onnxruntime.md).
+with where it is largest.  Exit status 0; the table is the finding (docs/RUNTIMES.md, onnxruntime).
 """
 
 from __future__ import annotations

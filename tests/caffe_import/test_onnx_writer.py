@@ -445,7 +445,7 @@ def test_input_shapes_and_atomic_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]     # nothing half-written
 
 
-# ---- pooling="native": onnxruntime's own rules (the findings of docs/RUNTIMES_onnxruntime.md) ---------
+# ---- pooling="native": onnxruntime's own rules (the findings of docs/RUNTIMES.md, onnxruntime) ---------
 
 NATIVE_AGREES = ["max_ceil_overhang", "max_pad_clip", "ave_pad_overhang", "ave_no_pad_overhang",
                  "ave_pad_clip", "ave_asymmetric", "max_floor", "ave_floor_pad", "max_global",

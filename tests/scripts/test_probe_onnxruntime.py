@@ -1,4 +1,4 @@
-"""scripts/probe_onnxruntime.py: the probes run and report the verdicts docs/RUNTIMES_onnxruntime.md
+"""scripts/probe_onnxruntime.py: the probes run and report the verdicts docs/RUNTIMES.md, onnxruntime
 states for the rules that are ONNX's own (count_include_pad=0, the floor + end-padding trick, LRN's
 alpha/size).  Skipped without onnxruntime (an optional extra)."""
 
