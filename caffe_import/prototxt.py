@@ -147,7 +147,9 @@ class _Parser:
             self.i += 1
             f = msg.by_name.get(tok.text)
             if f is None:
-                raise self.error(f'message type "{msg.name}" has no field named "{tok.text}"',
+                fork = schema.FORK_FIELDS.get((msg.name, tok.text))
+                extra = f" (a field of {fork}'s caffe.proto; econv does not implement it)" if fork else ""
+                raise self.error(f'message type "{msg.name}" has no field named "{tok.text}"{extra}',
                                  tok.pos, "a field of " + msg.name)
             if not f.repeated and f.name in result:
                 raise self.error(f'non-repeated field "{f.name}" of {msg.name} is specified '
