@@ -105,7 +105,8 @@ def test_layer_gradients(case):
 
 
 def test_every_layer_type_is_gradient_checked():
-    checked = {spec["type"] for _, spec, _, _ in CASES}
+    from tests.reference.test_fork_layers import FORK_CASES, FORWARD_ONLY   # the fork layers' own table
+    checked = {spec["type"] for _, spec, _, _ in CASES + FORK_CASES} | FORWARD_ONLY
     assert checked == set(LAYER_TYPES) - {"Input"}
 
 
