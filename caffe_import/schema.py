@@ -883,6 +883,8 @@ MESSAGES, ENUMS = _build(_TABLE)
 
 SSD = "SSD (github:weiliu89/caffe, branch ssd)"
 PSPNET = "PSPNet / DeepLab (github:hszhao/PSPNet)"
+SEGNET = "SegNet (github:alexgkendall/caffe-segnet)"
+FAST_RCNN = "Fast R-CNN (github:rbgirshick/caffe-fast-rcnn)"
 # (message, field) -> the fork whose caffe.proto has it; econv does not implement these.
 FORK_FIELDS = {
     ("TransformationParameter", "resize_param"): SSD, ("TransformationParameter", "noise_param"): SSD,
@@ -896,6 +898,9 @@ FORK_FIELDS = {
     ("LayerParameter", "domain_transform_param"): PSPNET, ("LayerParameter", "unique_label_param"): PSPNET,
     ("LayerParameter", "bias_channel_param"): PSPNET,
     ("LayerParameter", "adaptive_bias_channel_param"): PSPNET,
+    ("LossParameter", "weight_by_label_freqs"): SEGNET, ("LossParameter", "class_weighting"): SEGNET,
+    ("DropoutParameter", "sample_weights_test"): SEGNET,
+    ("DropoutParameter", "scale_train"): FAST_RCNN,
 }
 
 

@@ -46,9 +46,14 @@ DATA_TYPES = ("Data", "ImageData", "HDF5Data", "WindowData", "MemoryData", "Dumm
 
 
 # ---- the child: one (file, phase) ------------------------------------------------------------------
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+def _first_line(exc: BaseException, path: str = "") -> str:
+    """The error's first line, without the model folder and the list of known layer types."""
+    import re
+    text = (str(exc).strip().splitlines() or [""])[0]
+    if path:
+        text = text.replace(path, os.path.basename(path))
+    text = re.sub(r" \(known: [^)]*\)", "", text)
+    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def _data_shapes(spec: dict, overrides: dict) -> list | None:
@@ -117,6 +122,19 @@ def _gflop(net) -> float:
     return total / 1e9
 
 
+def backward_outputs(net) -> list:
+    """Blobs to seed the backward of a net without loss layers: the unconsumed outputs, except those of
+    forward-only layers (SSD's DetectionOutput, PriorBox), whose gradient-carrying bottoms stand in."""
+    consumed = {b for layer in net.layers for b in layer.bottom_names}
+    out = set()
+    for layer in net.layers:
+        if getattr(layer, "forward_only", False):
+            out |= {b for i, b in enumerate(layer.bottom_names) if i not in layer.label_bottoms}
+        else:
+            out |= {t for t in layer.top_names if t not in consumed}
+    return sorted(out - set(net.input_names))
+
+
 def child(path: str, phase: str, overrides: dict, max_gflop: float, max_bwd_gflop: float) -> dict:
     import resource
     import numpy as np
@@ -157,15 +175,13 @@ def child(path: str, phase: str, overrides: dict, max_gflop: float, max_bwd_gflo
         has_loss = any(w for layer in net.layers for w in layer.loss_weights)
         seeds = None
         if not has_loss:
-            consumed = {b for layer in net.layers for b in layer.bottom_names}
-            seeds = {n: np.ones_like(out[n]) for n in net.blob_names
-                     if n not in consumed and n not in net.input_names}
+            seeds = {n: np.ones_like(out[n]) for n in backward_outputs(net)}
         t = time.perf_counter()
         net.backward(seeds)
         rec["backward_s"] = round(time.perf_counter() - t, 3)
         rec["backward"] = "ok"
     except Exception as exc:  # noqa: BLE001 -- the table records every failure's first line
-        rec["reason"] = _first_line(exc)
+        rec["reason"] = _first_line(exc, path)
     finally:
         rec["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return rec
@@ -188,11 +204,15 @@ def phases_of(path: str) -> list:
 
 
 def run_one(path, phase, entry, args) -> dict:
-    code = ("import json, resource, sys; sys.path.insert(0, %r); import scripts.zoo as z; "
+    # one file per family is marked "full" in the manifest: its forward runs up to --max-full-gflop
+    max_gflop = max(args.max_gflop, args.max_full_gflop) if entry.get("full") and not args.quick else args.max_gflop
+    code = ("import importlib.util, json, resource, sys; sys.path.insert(0, %r); "
+            "spec = importlib.util.spec_from_file_location('zoo', %r); z = importlib.util.module_from_spec(spec); "
+            "spec.loader.exec_module(z); "
             "cap = int(%r * 2**30); resource.setrlimit(resource.RLIMIT_AS, (cap, cap)); "
             "print('ZOO-RESULT ' + json.dumps(z.child(%r, %r, %r, %r, %r)))"
-            % (ROOT, args.max_mem_gb, path, phase, entry.get("inputs", {}), args.max_gflop,
-               args.max_backward_gflop))
+            % (ROOT, os.path.abspath(__file__), args.max_mem_gb, path, phase, entry.get("inputs", {}),
+               max_gflop, args.max_backward_gflop))
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     t = time.perf_counter()
     try:
@@ -229,11 +249,19 @@ def render(results: list, manifest_models: list, before: dict | None, args) -> s
         lines += [f"Before (`{args.compare}`): parse {before['parse']}, build {before['build']}, "
                   f"forward {before['forward']}, backward {before['backward']} of {before['runs']} runs.", ""]
     lines += ["Settings: batch 1 at the file's native input size, float32, random weights (the layers'",
-              f"fillers, seed 0); forward budget {args.max_gflop:g} GFLOP, backward budget "
+              f"fillers, seed 0); forward budget {args.max_gflop:g} GFLOP ({args.max_full_gflop:g} for the one "
+              "file per large family marked `full` in the manifest: FCN-8s, OpenPose COCO, CPM, SegNet, "
+              f"PSPNet-50), backward budget "
               f"{args.max_backward_gflop:g} GFLOP (larger nets skip the pass and say so), per-run timeout "
               f"{args.timeout:g} s, address space {args.max_mem_gb:g} GiB. Peak memory is the child process's "
               "maxrss (Python + NumPy included, about 60 MB). Data layers become Input layers (the",
-              "datasets are not here): `Data -> Input` in the note column.", "",
+              "datasets are not here): `Data -> Input` in the note column; the manifest's `inputs` give their",
+              "batch-1 shapes (and OpenPose's 368x368 in place of its 1x1 placeholder).  Phases: TEST, and TRAIN",
+              "as well for a file whose layers carry phase rules (a train/val file).  Expected failures (the",
+              "issue's list): shell templates (DeepLab's `${...}` configs), files Caffe itself rejects, nets",
+              "whose computation happens in a Python layer (Faster R-CNN's proposal layer, pycaffe's linreg loss).",
+              "Backward: from the loss, or from ones on every output of a net without loss layers (the bottoms",
+              "of SSD's forward-only DetectionOutput stand in for its output).", "",
               "| # | repository @ commit | path | phase | parse | build | forward | backward | GFLOP | "
               "forward s | peak MB | failure / note |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -277,11 +305,15 @@ def main(argv=None) -> int:
     ap.add_argument("--compare", help="an earlier --json file: its counts are shown as 'before'")
     ap.add_argument("--only", help="run only files whose repository/path contains this text")
     ap.add_argument("--timeout", type=float, default=240, help="seconds per (file, phase) run (default 240)")
-    ap.add_argument("--max-gflop", type=float, default=60, help="skip forward above this (default 60)")
-    ap.add_argument("--max-backward-gflop", type=float, default=20, help="skip backward above this (default 20)")
+    ap.add_argument("--max-gflop", type=float, default=100, help="skip forward above this (default 100)")
+    ap.add_argument("--max-full-gflop", type=float, default=600,
+                    help="forward budget of the manifest's 'full' entries, one per large family (default 600)")
+    ap.add_argument("--max-backward-gflop", type=float, default=40, help="skip backward above this (default 40)")
     ap.add_argument("--max-mem-gb", type=float, default=6, help="address-space cap per run (default 6)")
-    ap.add_argument("--quick", action="store_true", help="budgets of 5 GFLOP (forward and backward), timeout 60 s")
+    ap.add_argument("--quick", action="store_true",
+                    help="budgets of 5 GFLOP (forward and backward, 'full' entries too), timeout 60 s")
     ap.add_argument("--urls", action="store_true", help="print '<raw url> <destination>' per file and stop")
+    ap.add_argument("--render", metavar="JSON", help="write --out from an earlier --json file (runs nothing)")
     args = ap.parse_args(argv)
     if args.quick:
         args.max_gflop = args.max_backward_gflop = 5.0
@@ -302,6 +334,13 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     results = []
+    if args.render:
+        with open(args.render) as fh:
+            saved = json.load(fh)
+        results = saved["results"]
+        for k, v in saved.get("settings", {}).items():
+            setattr(args, k, v)
+        models = []
     for m in tqdm(models, desc="zoo", unit="file"):
         path = os.path.join(args.models, m["repo"], m["path"])
         base = {"repo": m["repo"], "commit": m["commit"], "path": m["path"]}
@@ -327,9 +366,12 @@ def main(argv=None) -> int:
         all_models = json.load(fh)["models"]
     with atomic_output(args.out) as tmp, open(tmp, "w") as fh:
         fh.write(render(results, all_models, before, args))
+    if args.render:
+        print(f"zoo: rendered {len(results)} runs -> {os.path.relpath(args.out)}")
+        return 0
     with atomic_output(args.json) as tmp, open(tmp, "w") as fh:
-        json.dump({"settings": {k: getattr(args, k) for k in ("max_gflop", "max_backward_gflop", "timeout",
-                                                               "max_mem_gb")},
+        json.dump({"settings": {k: getattr(args, k) for k in ("max_gflop", "max_full_gflop", "max_backward_gflop",
+                                                               "timeout", "max_mem_gb", "quick")},
                    "counts": counts(results), "results": results}, fh, indent=1)
     c = counts(results)
     print(f"zoo: {c['runs']} runs: parse {c['parse']}, build {c['build']}, forward {c['forward']}, "

@@ -90,7 +90,7 @@ def _interp_weights(n_in: int, n_out: int, dtype) -> np.ndarray:
     m = np.zeros((n_out, n_in), np.float64)
     if n_in == n_out:
         return np.eye(n_in, dtype=dtype)
-    ratio = np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0)
+    ratio = np.float32(n_in - 1) / np.float32(n_out - 1) if n_out > 1 else np.float32(0)
     for o in range(n_out):
         r = np.float32(ratio * np.float32(o))
         i = int(r)

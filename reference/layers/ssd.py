@@ -111,6 +111,7 @@ class PriorBox(Layer):
     type = "PriorBox"
     n_bottom = (2, 2)
     label_bottoms = (0, 1)
+    forward_only = True
 
     def configure(self):
         p = self.param("prior_box_param")
@@ -257,6 +258,8 @@ class DetectionOutput(Layer):
     """
     type = "DetectionOutput"
     n_bottom = (3, 4)
+    label_bottoms = (2, 3)
+    forward_only = True
 
     CODE_TYPES = {1: "CORNER", 2: "CENTER_SIZE", 3: "CORNER_SIZE"}
 
@@ -325,3 +328,7 @@ class DetectionOutput(Layer):
         else:
             out = np.asarray(rows, np.float64)
         return [out.reshape(1, 1, -1, 7).astype(bottoms[0].dtype)]
+
+    def run_backward(self, top_diffs, bottoms, tops):
+        raise self.error("has no backward (SSD's fork implements the forward only; training uses "
+                         "MultiBoxLoss on the same bottoms)")
