@@ -27,7 +27,8 @@ x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32
 fwd, bwd = [], []
 for _ in range(int(sys.argv[1])):
     t = time.perf_counter(); out = net.forward(data=x); fwd.append(time.perf_counter() - t)
-    t = time.perf_counter(); net.backward({"fc8": np.ones_like(out["fc8"])}); bwd.append(time.perf_counter() - t)
+    t = time.perf_counter(); net.backward({"fc8": np.ones_like(out["fc8"])})
+    bwd.append(time.perf_counter() - t)
 print(json.dumps({"built_mb": built / 2**20, "params_mb": params / 2**20,
                   "forward_s": min(fwd), "backward_s": min(bwd)}))
 """

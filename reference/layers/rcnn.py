@@ -62,9 +62,11 @@ class ROIPooling(Layer):
         if rois.shape[0] and (batch.min() < 0 or batch.max() >= n):
             raise self.error(f"roi batch index outside 0..{n - 1}")
         scale = np.float32(self.spatial_scale)
-        coords = _round_half_away((rois[:, 1:].astype(np.float32) * scale).astype(np.float64)).astype(np.int64)
+        scaled = (rois[:, 1:].astype(np.float32) * scale).astype(np.float64)
+        coords = _round_half_away(scaled).astype(np.int64)        # x1, y1, x2, y2
         out = []
-        for a, (start, end, limit) in enumerate(((coords[:, 1], coords[:, 3], h), (coords[:, 0], coords[:, 2], w))):
+        axes = ((coords[:, 1], coords[:, 3], h), (coords[:, 0], coords[:, 2], w))
+        for a, (start, end, limit) in enumerate(axes):
             size = np.maximum(end - start + 1, 1).astype(x.dtype)
             bins = (size / x.dtype.type(self.pooled[a]))[:, None]
             k = np.arange(self.pooled[a], dtype=x.dtype)[None, :]

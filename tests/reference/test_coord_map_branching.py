@@ -29,15 +29,16 @@ def resnet(blocks):
     bottom = "pool1"
     for stage, n in zip((2, 3, 4, 5), blocks):
         for b in range(n):
-            name = f"res{stage}{'abcdefghijklmnopqrstuvwxyz'[b] if n <= 6 else ('a' if b == 0 else f'b{b}')}"
+            # the published names: res4a..res4f, or res4a, res4b1..res4b22 in the deeper nets
+            name = f"res{stage}{'abcdef'[b] if n <= 6 else ('a' if b == 0 else f'b{b}')}"
             s = 2 if (b == 0 and stage > 2) else 1
-            layers += [_conv(name + "_branch2a", bottom, 1, s), _conv(name + "_branch2b", name + "_branch2a", 3, 1, 1),
-                       _conv(name + "_branch2c", name + "_branch2b", 1)]
+            a, b2, c = name + "_branch2a", name + "_branch2b", name + "_branch2c"
+            layers += [_conv(a, bottom, 1, s), _conv(b2, a, 3, 1, 1), _conv(c, b2, 1)]
             short = bottom
             if b == 0:
                 layers.append(_conv(name + "_branch1", bottom, 1, s))
                 short = name + "_branch1"
-            layers += [{"name": name, "type": "Eltwise", "bottom": [short, name + "_branch2c"], "top": [name]},
+            layers += [{"name": name, "type": "Eltwise", "bottom": [short, c], "top": [name]},
                        {"name": name + "_relu", "type": "ReLU", "bottom": [name], "top": [name]}]
             bottom = name
     return layers, bottom
@@ -54,7 +55,8 @@ def test_resnet_res5c_receptive_field(blocks, rf):
 
 
 def _input():
-    return {"name": "data", "type": "Input", "top": ["data"], "input_param": {"shape": [{"dim": [1, 1, 9, 9]}]}}
+    return {"name": "data", "type": "Input", "top": ["data"],
+            "input_param": {"shape": [{"dim": [1, 1, 9, 9]}]}}
 
 
 def test_union_of_unequal_windows_hand_checked():
@@ -65,7 +67,8 @@ def test_union_of_unequal_windows_hand_checked():
     assert m.rf == (5, 5) and m.offset == (0, 0) and m.stride == (1, 1)
     # a 3x3 with no pad (centre at pixel 1) and a 1x1 cropped to align: [0, 2] and [1, 1] -> rf 3, offset 1
     layers = [_input(), _conv("a", "data", 3), _conv("b", "data", 1),
-              {"name": "bc", "type": "Crop", "bottom": ["b", "a"], "top": ["bc"], "crop_param": {"offset": [1]}},
+              {"name": "bc", "type": "Crop", "bottom": ["b", "a"], "top": ["bc"],
+               "crop_param": {"offset": [1]}},
               {"name": "sum", "type": "Eltwise", "bottom": ["a", "bc"], "top": ["sum"]}]
     m = coord_maps(Net(layers))["sum"]
     assert m.rf == (3, 3) and m.offset == (1, 1)
@@ -83,3 +86,20 @@ def test_union_of_different_strides_is_an_error():
     net.layers[-1].bottom_names = ["a", "b"]
     with pytest.raises(ValueError, match="different grids"):
         coord_maps(net)
+
+
+def test_econv_info_reports_the_union(tmp_path, capsys):
+    from econv.cli import main
+    text = """
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 9 dim: 9 } } }
+layer { name: "a" type: "Convolution" bottom: "data" top: "a"
+        convolution_param { num_output: 1 kernel_size: 1 } }
+layer { name: "b" type: "Convolution" bottom: "data" top: "b"
+        convolution_param { num_output: 1 kernel_size: 5 pad: 2 } }
+layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" }
+"""
+    path = tmp_path / "branch.prototxt"
+    path.write_text(text)
+    assert main(["info", str(path)]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("sum "))
+    assert row[1:] == ["Eltwise", "sum", "1x1x9x9", "5x5", "1x1", "0,0"]    # not a's 1x1

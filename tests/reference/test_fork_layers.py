@@ -71,7 +71,8 @@ def test_hole_is_dilation(dtype):
     # row [1, 2, 3, 4, 5], a 1x2 kernel of ones with hole 2: taps 2 apart -> [1+3, 2+4, 3+5]
     conv = {"num_output": 1, "kernel_h": 1, "kernel_w": 2, "hole": 2, "bias_term": False,
             "weight_filler": {"type": "constant", "value": 1}}
-    _, out = run({"x": np.arange(1.0, 6).reshape(1, 1, 1, 5)}, L("Convolution", 1, convolution_param=conv), dtype)
+    x = np.arange(1.0, 6).reshape(1, 1, 1, 5)
+    _, out = run({"x": x}, L("Convolution", 1, convolution_param=conv), dtype)
     close(out["t0"], [[[[4, 6, 8]]]], dtype)
     with pytest.raises(ValueError, match="hole"):
         ref.Net([inp("x", (1, 1, 1, 5)), dict(L("Convolution", 1, convolution_param=dict(conv, dilation=2)),
@@ -97,7 +98,8 @@ def test_bn_pspnet_moving_statistics(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bn_pspnet_train_updates_moving_statistics(dtype):
     # Caffe's default filler is constant 0: a slope of 1 has to be asked for (PSPNet's files do)
-    layer = L("BN", 1, bn_param={"momentum": 0.5, "eps": 0.0, "slope_filler": {"type": "constant", "value": 1}})
+    one = {"type": "constant", "value": 1}
+    layer = L("BN", 1, bn_param={"momentum": 0.5, "eps": 0.0, "slope_filler": one})
     net, out = run({"x": np.array([1.0, 3.0]).reshape(2, 1, 1, 1)}, layer, dtype, phase="train")
     close(out["t0"].ravel(), [-1, 1], dtype)                         # batch mean 2, variance 1
     mean, var = net.params["bn"][2], net.params["bn"][3]
@@ -107,7 +109,8 @@ def test_bn_pspnet_train_updates_moving_statistics(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bn_segnet_learn_and_inference(dtype):
-    fill = {"scale_filler": {"type": "constant", "value": 2}, "shift_filler": {"type": "constant", "value": 1}}
+    fill = {"scale_filler": {"type": "constant", "value": 2},
+            "shift_filler": {"type": "constant", "value": 1}}
     x = np.array([1.0, 3.0]).reshape(2, 1, 1, 1)                     # mean 2, var E[x^2] - 4 = 1
     layer = dict(L("BN", 1, tops=3, bn_param=fill))
     _, out = run({"x": x}, layer, dtype)
@@ -150,7 +153,8 @@ def test_interp_bilinear_corners_aligned(dtype):
     close(out["t0"], [[[[0, 2, 4]]]], dtype)
     # pad_beg = pad_end = -1 crops to [1, 2, 3]; zoom 2 -> 1, 1.5, ..., 3
     x = np.arange(5.0).reshape(1, 1, 1, 5) * np.ones((1, 1, 3, 1))
-    _, out = run({"x": x}, L("Interp", 1, interp_param={"zoom_factor": 2, "pad_beg": -1, "pad_end": -1}), dtype)
+    crop = {"zoom_factor": 2, "pad_beg": -1, "pad_end": -1}
+    _, out = run({"x": x}, L("Interp", 1, interp_param=crop), dtype)
     close(out["t0"][0, 0, 0], [1, 1.5, 2, 2.5, 3], dtype)
 
 
@@ -202,7 +206,8 @@ def test_normalize(dtype):
     # across_spatial false normalises each position on its own
     x = np.array([3.0, 1.0, 4.0, 0.0]).reshape(1, 2, 1, 2)
     _, out = run({"x": x}, L("Normalize", 1, norm_param={"across_spatial": False}), dtype)
-    close(out["t0"].ravel(), [3 / np.sqrt(25 + 1e-10), 1 / np.sqrt(1 + 1e-10), 4 / np.sqrt(25 + 1e-10), 0.0], dtype)
+    r0, r1 = np.sqrt(25 + 1e-10), np.sqrt(1 + 1e-10)
+    close(out["t0"].ravel(), [3 / r0, 1 / r1, 4 / r0, 0.0], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -231,7 +236,8 @@ def test_prior_box(dtype):
     layer = L("PriorBox", 2, prior_box_param={"min_size": 6.7, "clip": True})     # int(6.7) = 6
     _, out = run({"f": np.zeros((1, 1, 2, 2)), "img": np.zeros((1, 3, 8, 8))}, layer, dtype)
     boxes, var = out["t0"][0].reshape(2, -1, 4)
-    close(boxes, [[0, 0, 5 / 8, 5 / 8], [3 / 8, 0, 1, 5 / 8], [0, 3 / 8, 5 / 8, 1], [3 / 8, 3 / 8, 1, 1]], dtype)
+    close(boxes, [[0, 0, 5 / 8, 5 / 8], [3 / 8, 0, 1, 5 / 8],
+                  [0, 3 / 8, 5 / 8, 1], [3 / 8, 3 / 8, 1, 1]], dtype)
     close(var, np.full((4, 4), 0.1), dtype)
 
 
@@ -278,21 +284,24 @@ def _mask(shape, out_hw):
 FORK_CASES = [
     ("bn_segnet_learn", L("BN", 1, bn_param={"scale_filler": {"type": "gaussian", "std": 1}}),
      [distinct(2, 2, 2, 3)], "TEST"),
-    ("bn_segnet_inference", L("BN", 1, bn_param={"bn_mode": "INFERENCE", "shift_filler": {"type": "gaussian"}}),
+    ("bn_segnet_inference",
+     L("BN", 1, bn_param={"bn_mode": "INFERENCE", "shift_filler": {"type": "gaussian"}}),
      [distinct(2, 2, 2, 2)], "TEST"),
     ("bn_pspnet_train", L("BN", 1, bn_param={"slope_filler": {"type": "gaussian", "std": 1}}),
      [distinct(2, 3, 2, 2)], "TRAIN"),
-    ("upsample", L("Upsample", 2, upsample_param={"scale": 2}), [distinct(1, 2, 2, 3), _mask((1, 2, 2, 3), (4, 6))],
-     "TEST"),
+    ("upsample", L("Upsample", 2, upsample_param={"scale": 2}),
+     [distinct(1, 2, 2, 3), _mask((1, 2, 2, 3), (4, 6))], "TEST"),
     ("interp_zoom", L("Interp", 1, interp_param={"zoom_factor": 3}), [distinct(1, 2, 3, 4)], "TEST"),
     ("interp_size_crop", L("Interp", 1, interp_param={"height": 4, "width": 2, "pad_beg": -1}),
      [distinct(1, 1, 5, 6)], "TEST"),
-    ("roi_pooling", L("ROIPooling", 2, roi_pooling_param={"pooled_h": 2, "pooled_w": 3, "spatial_scale": 0.5}),
+    ("roi_pooling",
+     L("ROIPooling", 2, roi_pooling_param={"pooled_h": 2, "pooled_w": 3, "spatial_scale": 0.5}),
      [distinct(2, 2, 6, 7), np.array([[0.0, 1, 2, 11, 9], [1, 0, 0, 4, 4], [1, 5, 3, 13, 11]])], "TEST"),
     ("smooth_l1", L("SmoothL1Loss", 2, smooth_l1_loss_param={"sigma": 1.5}),
      [np.array([[0.1, -2.0, 0.3], [1.5, -0.2, 0.05]]), np.zeros((2, 3))], "TEST"),
-    ("smooth_l1_weights", L("SmoothL1Loss", 4), [np.array([[0.1, -2.0, 0.3]]), np.array([[0.4, 0.0, -1.0]]),
-                                                  np.array([[1.0, 2.0, 0.5]]), np.array([[0.5, 1.0, 2.0]])], "TEST"),
+    ("smooth_l1_weights", L("SmoothL1Loss", 4),
+     [np.array([[0.1, -2.0, 0.3]]), np.array([[0.4, 0.0, -1.0]]),
+      np.array([[1.0, 2.0, 0.5]]), np.array([[0.5, 1.0, 2.0]])], "TEST"),
     ("normalize_channels", L("Normalize", 1, norm_param={"across_spatial": False, "channel_shared": False,
                                                          "scale_filler": {"type": "gaussian", "std": 1}}),
      [distinct(2, 3, 2, 2)], "TEST"),

@@ -21,7 +21,8 @@ def test_zoo_table_on_two_small_nets(tmp_path):
     results = {r["path"]: r for r in json.loads(js.read_text())["results"]}
     assert set(results) == {"examples/mnist/lenet.prototxt", "examples/cifar10/cifar10_quick.prototxt"}
     for r in results.values():
-        assert (r["phase"], r["parse"], r["build"], r["forward"], r["backward"]) == ("TEST", "ok", "ok", "ok", "ok")
+        stages = (r["phase"], r["parse"], r["build"], r["forward"], r["backward"])
+        assert stages == ("TEST", "ok", "ok", "ok", "ok")
         assert r["forward_s"] > 0 and r["peak_mb"] > 10
     # LeNet at batch 1: 2 * (20*24*24*25 + 50*8*8*500 + 800*500 + 500*10) = 4.586 MFLOP
     assert results["examples/mnist/lenet.prototxt"]["gflop"] == pytest.approx(0.005, abs=5e-4)
