@@ -13,6 +13,11 @@ pixels (per axis).  Composition (Long et al., FCN, section 3: ``f_ks o g_k's' = 
   spacing, ``offset' = offset + stride * E * (p - (ext - 1) / 2)`` (fragment ``q``'s output ``o`` sits
   at position ``q + E*o``).
 - Crop (offsets o): ``offset' = offset + stride * o``.
+- Interp (the PSPNet / DeepLab fork's bilinear resize, corners aligned): output ``o`` reads input
+  ``(o * (H_eff - 1) / (H_out - 1)) - pad_beg``: ``stride' = stride * (H_eff - 1) / (H_out - 1)``,
+  ``offset' = offset - stride * pad_beg``.  Upsample (SegNet's unpooling by a factor ``s`` = output /
+  input size): as a Deconvolution of kernel s, stride s, pad 0.  Both report the input's receptive
+  field, as Deconvolution does.
 - Eltwise / Concat (branches meeting): the union of every bottom's window.  Unit ``i`` of bottom ``b``
   sees ``[offset_b - (rf_b - 1)/2, offset_b + (rf_b - 1)/2] + stride * i``; the top sees from the
   lowest start to the highest end: ``rf' = hi - lo + 1``, ``offset' = (lo + hi) / 2`` (the bottoms
@@ -105,6 +110,23 @@ def coord_maps(net) -> dict:
                 ext = extent(layer.kernel[a], layer.est[a])
                 st.append(_num(m.stride[a] / layer.stride[a]))
                 off.append(_num(m.offset[a] + m.stride[a] * (layer.pad[a] - (ext - 1) / 2) / layer.stride[a]))
+            out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "Interp":
+            eff, size = layer._sizes(net.blob_shapes_at(layer.name)[0])
+            st, off = [], []
+            for a in (0, 1):
+                step = (eff[a] - 1) / (size[a] - 1) if size[a] > 1 else eff[a]
+                st.append(_num(m.stride[a] * step))
+                off.append(_num(m.offset[a] - m.stride[a] * layer.pad_beg))
+            out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "Upsample":
+            shapes = net.blob_shapes_at(layer.name)
+            top = layer.reshape(shapes)[0]
+            st, off = [], []
+            for a in (0, 1):
+                k = max(1, round(top[2 + a] / shapes[0][2 + a]))
+                st.append(_num(m.stride[a] / k))
+                off.append(_num(m.offset[a] - m.stride[a] * (k - 1) / 2 / k))
             out = CoordMap(m.rf, tuple(st), tuple(off))
         elif layer.type == "EDeconvolution":
             # a dense grid keeps its pixel spacing; fragment q's output o sits at position q + E*o

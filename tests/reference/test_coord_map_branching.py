@@ -103,3 +103,21 @@ layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" }
     assert main(["info", str(path)]) == 0
     row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("sum "))
     assert row[1:] == ["Eltwise", "sum", "1x1x9x9", "5x5", "1x1", "0,0"]    # not a's 1x1
+
+
+def test_fork_resampling_layers_change_the_grid():
+    # conv 3x3 stride 2 (rf 3, stride 2, offset 1) on 9x9 -> 4x4; Interp zoom 2 -> 7x7: stride 2 * 3/6 = 1
+    layers = [_input(), _conv("c", "data", 3, 2),
+              {"name": "up", "type": "Interp", "bottom": ["c"], "top": ["up"],
+               "interp_param": {"zoom_factor": 2}},
+              {"name": "cut", "type": "Interp", "bottom": ["c"], "top": ["cut"],
+               "interp_param": {"zoom_factor": 1, "pad_beg": -1}}]
+    maps = coord_maps(Net(layers))
+    assert maps["up"].stride == (1, 1) and maps["up"].offset == (1, 1) and maps["up"].rf == (3, 3)
+    assert maps["cut"].offset == (3, 3) and maps["cut"].stride == (2, 2)      # cropped one unit = 2 px
+    # SegNet's unpooling by 2 after a stride-2 map: stride 1, offset 1 - 2 * 0.5 / 2 = 0.5
+    layers = [_input(), _conv("c", "data", 3, 2), _conv("m", "data", 3, 2),
+              {"name": "u", "type": "Upsample", "bottom": ["c", "m"], "top": ["u"],
+               "upsample_param": {"scale": 2}}]
+    m = coord_maps(Net(layers))["u"]
+    assert m.stride == (1, 1) and m.offset == (0.5, 0.5)
