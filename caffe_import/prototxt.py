@@ -147,10 +147,8 @@ class _Parser:
             self.i += 1
             f = msg.by_name.get(tok.text)
             if f is None:
-                fork = schema.FORK_FIELDS.get((msg.name, tok.text))
-                extra = f" (a field of {fork}'s caffe.proto; econv does not implement it)" if fork else ""
-                raise self.error(f'message type "{msg.name}" has no field named "{tok.text}"{extra}',
-                                 tok.pos, "a field of " + msg.name)
+                raise self.error(f'message type "{msg.name}" has no field named "{tok.text}"'
+                                 f"{schema.fork_note(msg.name, tok.text)}", tok.pos, "a field of " + msg.name)
             if not f.repeated and f.name in result:
                 raise self.error(f'non-repeated field "{f.name}" of {msg.name} is specified '
                                  f"multiple times", tok.pos, "at most one occurrence")

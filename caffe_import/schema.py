@@ -904,6 +904,12 @@ FORK_FIELDS = {
 }
 
 
+def fork_note(message_name: str, field_name: str) -> str:
+    """`` (a field of <fork>'s caffe.proto; ...)`` for a known fork field, else ``""`` (parse errors)."""
+    fork = FORK_FIELDS.get((message_name, field_name))
+    return f" (a field of {fork}'s caffe.proto; econv does not implement it)" if fork else ""
+
+
 def message(name: str) -> Message:
     """The :class:`Message` called ``name`` (KeyError if this table lacks it)."""
     return MESSAGES[name]
