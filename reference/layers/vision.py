@@ -5,8 +5,10 @@ these classes read Caffe's parameters, own the weight blobs and call ``self.ops`
 the reference itself, or a Numba backend with the same six functions).
 
 eConv is a Convolution with ``dilation`` (= est).  DeepLab's fork spells dilation ``hole`` /
-``hole_h`` + ``hole_w`` (deeplab-public caffe.proto, ConvolutionParameter fields 17-19; its im2col
-samples ``hole * k`` apart exactly as dilation does); either spelling is read, not both.
+``hole_h`` + ``hole_w`` (deeplab-public, mirrored at github:TheLegendAli/DeepLab-Context @ fb04e9e:
+caffe.proto ConvolutionParameter fields 17-19; src/caffe/layers/conv_layer.cpp lines 30-52 read them,
+src/caffe/util/im2col.cpp lines 14-25 take tap ``k`` at ``k * hole`` with the extent
+``k + (k - 1)(hole - 1)``, exactly dilation's); either spelling is read, not both.
 DenseNet's Caffe models use BVLC PR #3057's ``pooling_param { ceil_mode }`` (github:BVLC/caffe
 refs/pull/3057/head b4259a1, src/caffe/layers/pooling_layer.cpp lines 94-105: ``ceil`` or ``floor``
 of ``(H + 2p - k) / s``, then the same clip as ``round_mode``): ``ceil_mode: false`` is
