@@ -1,18 +1,18 @@
 """SSD's fork layers (github:weiliu89/caffe, branch ssd @ 4817bf8): ``Normalize``, ``Permute``, ``PriorBox``.
 
-Normalize (src/caffe/layers/normalize_layer.cpp): L2 normalisation with a learned scale.
+Normalize (src/caffe/layers/normalize_layer.cpp lines 85-136 forward, 137-230 backward): L2 normalisation with a learned scale.
 ``across_spatial`` (default true): one norm per sample over C*H*W; false: one per sample and position,
 over C.  ``r = sqrt(sum x^2 + eps)`` (eps default 1e-10, inside the root), ``y = s * x / r`` with
 ``s`` one scalar (``channel_shared``, default true) or one per channel (blob shape (1,) or (C,),
-``scale_filler`` default constant 1).  Backward (the .cpp's Backward_cpu): with ``g = s * dy`` over one
+``scale_filler`` default constant 1).  Backward: with ``g = s * dy`` over one
 normalisation set, ``dx = g / r - x * sum(g * x) / r^3``, ``ds = sum(dy * x / r)``.
 Example: across_spatial false, s = 2, x at one position = (3, 4): r = 5 -> y = (1.2, 1.6).
 
-Permute (src/caffe/layers/permute_layer.cpp): ``order`` lists the new axis order; axes it leaves out
+Permute (src/caffe/layers/permute_layer.cpp lines 29-138): ``order`` lists the new axis order; axes it leaves out
 follow in increasing order (``order: 0 order: 2`` on 4-D = (0, 2, 1, 3)); repeated or out-of-range axes are
 errors.  Backward: the inverse permutation.
 
-PriorBox (src/caffe/layers/prior_box_layer.cpp lines 12-100 setup, 119-215 forward; no backward).
+PriorBox (src/caffe/layers/prior_box_layer.cpp lines 11-102 setup, 120-220 forward; no backward).
 Bottoms: a feature map (H, W) and the image (``img_h``/``img_w``/``img_size`` override its size).  Aspect
 ratios: 1, then each given ratio not already in the list (|difference| < 1e-6), followed by its inverse
 when ``flip`` (default true).  Per position (h, w), centre ``((w + offset) * step_w, (h + offset) *
@@ -245,7 +245,7 @@ def nms(boxes, scores, score_threshold, nms_threshold, eta=1.0, top_k=-1) -> lis
 
 @register
 class DetectionOutput(Layer):
-    """SSD's DetectionOutput (src/caffe/layers/detection_output_layer.cpp lines 180-330, forward only).
+    """SSD's DetectionOutput (src/caffe/layers/detection_output_layer.cpp lines 180-473, forward only).
 
     Bottoms: loc (N, P * L * 4), conf (N, P * classes, after softmax), priors (1, 2, P * 4) from
     PriorBox; L = 1 with ``share_location`` (default) else classes.  Per image and class other than
