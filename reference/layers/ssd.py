@@ -1,16 +1,17 @@
-"""SSD's fork layers (github:weiliu89/caffe, branch ssd @ 4817bf8): ``Normalize``, ``Permute``, ``PriorBox``.
+"""SSD's fork layers (github:weiliu89/caffe, branch ssd @ 4817bf8): ``Normalize``, ``Permute``,
+``PriorBox``, ``DetectionOutput``.
 
-Normalize (src/caffe/layers/normalize_layer.cpp lines 85-136 forward, 137-230 backward): L2 normalisation with a learned scale.
-``across_spatial`` (default true): one norm per sample over C*H*W; false: one per sample and position,
-over C.  ``r = sqrt(sum x^2 + eps)`` (eps default 1e-10, inside the root), ``y = s * x / r`` with
-``s`` one scalar (``channel_shared``, default true) or one per channel (blob shape (1,) or (C,),
-``scale_filler`` default constant 1).  Backward: with ``g = s * dy`` over one
-normalisation set, ``dx = g / r - x * sum(g * x) / r^3``, ``ds = sum(dy * x / r)``.
+Normalize (src/caffe/layers/normalize_layer.cpp lines 85-136 forward, 137-230 backward): L2
+normalisation with a learned scale.  ``across_spatial`` (default true): one norm per sample over
+C*H*W; false: one per sample and position, over C.  ``r = sqrt(sum x^2 + eps)`` (eps default 1e-10,
+inside the root), ``y = s * x / r`` with ``s`` one scalar (``channel_shared``, default true) or one
+per channel (blob shape (1,) or (C,), ``scale_filler`` default constant 1).  Backward: with
+``g = s * dy`` over one normalisation set, ``dx = g / r - x * sum(g * x) / r^3``, ``ds = sum(dy * x / r)``.
 Example: across_spatial false, s = 2, x at one position = (3, 4): r = 5 -> y = (1.2, 1.6).
 
-Permute (src/caffe/layers/permute_layer.cpp lines 29-138): ``order`` lists the new axis order; axes it leaves out
-follow in increasing order (``order: 0 order: 2`` on 4-D = (0, 2, 1, 3)); repeated or out-of-range axes are
-errors.  Backward: the inverse permutation.
+Permute (src/caffe/layers/permute_layer.cpp lines 29-138): ``order`` lists the new axis order; axes
+it leaves out follow in increasing order (``order: 0 order: 2`` on 4-D = (0, 2, 1, 3)); repeated or
+out-of-range axes are errors.  Backward: the inverse permutation.
 
 PriorBox (src/caffe/layers/prior_box_layer.cpp lines 11-102 setup, 120-220 forward; no backward).
 Bottoms: a feature map (H, W) and the image (``img_h``/``img_w``/``img_size`` override its size).  Aspect
