@@ -21,7 +21,9 @@ table (then econv gives it a number from 2001 and the field is text-format only 
 caffemodel carrying it decodes the number as BVLC's field): DenseNet's ``PoolingParameter.ceil_mode``
 (BVLC PR #3057 numbered it 13, BVLC's ``round_mode``), DeepLab's ``hole`` (17-19, BVLC's
 ``force_nd_im2col`` and ``dilation``), SegNet's ``upsample_param`` (137, BVLC's ``embed_param``) and
-``dense_image_data_param`` (138, ``tile_param``), PSPNet's ``interp_param`` (143, ``input_param``);
+``dense_image_data_param`` (138, ``tile_param``), PSPNet's ``interp_param`` (143, ``input_param``),
+SegNet's ``DropoutParameter.sample_weights_test`` (2, Fast R-CNN's ``scale_train``) and
+``LossParameter.weight_by_label_freqs`` / ``class_weighting`` (3 and 4; 3 is BVLC's ``normalization``);
 ``BNParameter`` merges PSPNet's message (numbers 1-6) and SegNet's (1-3 there, 1001-1003 here).
 ``FORK_FIELDS`` names the fork of fields econv knows but does not implement, for the parse error.
 
@@ -249,6 +251,9 @@ LossParameter
   1 ignore_label int32
   3 normalization NormalizationMode default=VALID
   2 normalize bool
+  # SegNet (caffe-segnet LossParameter 3 and 4, BVLC's normalization and a free number)
+  2003 weight_by_label_freqs bool default=false
+  2004 class_weighting float rep
 
 AccuracyParameter
   1 top_k uint32 default=1
@@ -326,6 +331,9 @@ DataParameter
 
 DropoutParameter
   1 dropout_ratio float default=0.5
+  # Fast R-CNN's (caffe-fast-rcnn: 2) and SegNet's (caffe-segnet: 2, here 2002)
+  2 scale_train bool default=true
+  2002 sample_weights_test bool default=false
 
 DummyDataParameter
   1 data_filler FillerParameter rep
@@ -883,8 +891,6 @@ MESSAGES, ENUMS = _build(_TABLE)
 
 SSD = "SSD (github:weiliu89/caffe, branch ssd)"
 PSPNET = "PSPNet / DeepLab (github:hszhao/PSPNet)"
-SEGNET = "SegNet (github:alexgkendall/caffe-segnet)"
-FAST_RCNN = "Fast R-CNN (github:rbgirshick/caffe-fast-rcnn)"
 # (message, field) -> the fork whose caffe.proto has it; econv does not implement these.
 FORK_FIELDS = {
     ("TransformationParameter", "resize_param"): SSD, ("TransformationParameter", "noise_param"): SSD,
@@ -898,9 +904,6 @@ FORK_FIELDS = {
     ("LayerParameter", "domain_transform_param"): PSPNET, ("LayerParameter", "unique_label_param"): PSPNET,
     ("LayerParameter", "bias_channel_param"): PSPNET,
     ("LayerParameter", "adaptive_bias_channel_param"): PSPNET,
-    ("LossParameter", "weight_by_label_freqs"): SEGNET, ("LossParameter", "class_weighting"): SEGNET,
-    ("DropoutParameter", "sample_weights_test"): SEGNET,
-    ("DropoutParameter", "scale_train"): FAST_RCNN,
 }
 
 

@@ -263,7 +263,54 @@ def test_detection_output(dtype):
           [0, 1, .9, .05, 0, .55, .5], dtype)
 
 
+# ---- fork fields of BVLC layers: Dropout (Fast R-CNN, SegNet), SoftmaxWithLoss (SegNet) ------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_scale_train_false(dtype):
+    x = np.array([[2.0, 4.0]])
+    layer = L("Dropout", 1, dropout_param={"dropout_ratio": 0.5, "scale_train": False})
+    net, out = run({"x": x}, layer, dtype)
+    close(out["t0"], [[1, 2]], dtype)                                 # TEST: x * (1 - ratio)
+    close(net.backward({"t0": np.ones((1, 2))})["x"], [[0.5, 0.5]], dtype)
+    x = np.arange(1.0, 201).reshape(1, 200)
+    _, out = run({"x": x}, layer, dtype, phase="train")
+    kept = out["t0"] != 0
+    close(out["t0"][kept], x[kept], dtype)                            # TRAIN: kept units unscaled
+    assert 50 < kept.sum() < 150
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_sample_weights_test(dtype):
+    x = np.arange(1.0, 201).reshape(1, 200)
+    layer = L("Dropout", 1, dropout_param={"dropout_ratio": 0.5, "sample_weights_test": True})
+    _, out = run({"x": x}, layer, dtype)                              # TEST, yet sampled
+    kept = out["t0"] != 0
+    close(out["t0"][kept], 2 * x[kept], dtype)
+    assert 50 < kept.sum() < 150
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_loss_class_weighting(dtype):
+    # two pixels, two classes, x = 0: p = 1/2; labels (0, 1), weights (1, 3):
+    # loss = -(1 * log 1/2 + 3 * log 1/2) / 2 = 2 log 2; dx = w[label] (p - onehot) / 2
+    layer = L("SoftmaxWithLoss", 2, loss_param={"weight_by_label_freqs": True, "class_weighting": [1, 3]})
+    net, _ = run({"x": np.zeros((1, 2, 1, 2)), "label": np.array([[[[0.0, 1.0]]]])}, layer, dtype)
+    close(net.loss, 2 * np.log(2), dtype)
+    close(net.backward()["x"], [[[[-0.25, 0.75]], [[0.25, -0.75]]]], dtype)
+    with pytest.raises(ValueError, match="class_weighting"):
+        run({"x": np.zeros((1, 3, 1, 2)), "label": np.zeros((1, 1, 1, 2))}, layer, dtype)
+
+
 # ---- fork fields named in parse errors -----------------------------------------------------------------
+
+def test_fork_fields_parse():
+    net = read_prototxt('layer { name: "d" type: "Dropout" bottom: "x" top: "x" dropout_param { '
+                        'dropout_ratio: 0.5 scale_train: false } } layer { name: "l" type: "SoftmaxWithLoss" '
+                        'bottom: "x" bottom: "y" top: "l" loss_param { weight_by_label_freqs: true '
+                        'class_weighting: 0.5 class_weighting: 2 } }')
+    assert net["layer"][0]["dropout_param"]["scale_train"] is False
+    assert net["layer"][1]["loss_param"]["class_weighting"] == [0.5, 2.0]
+
 
 def test_unknown_fork_field_names_the_fork():
     text = ('layer { name: "d" type: "AnnotatedData" top: "data" '
@@ -310,7 +357,24 @@ FORK_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", FORK_CASES, ids=[c[0] for c in FORK_CASES])
+# fork fields of BVLC layer types (their types are counted by test_gradcheck_layers' own table)
+FORK_FIELD_CASES = [
+    ("dropout_no_scale_train", L("Dropout", 1, dropout_param={"dropout_ratio": 0.3, "scale_train": False}),
+     [distinct(2, 5)], "TRAIN"),
+    ("dropout_no_scale_test", L("Dropout", 1, dropout_param={"scale_train": False}),
+     [distinct(2, 5)], "TEST"),
+    ("dropout_sample_test", L("Dropout", 1, dropout_param={"sample_weights_test": True}), [distinct(2, 5)],
+     "TEST"),
+    ("softmax_loss_weighted", L("SoftmaxWithLoss", 2, loss_param={"weight_by_label_freqs": True,
+                                                                  "class_weighting": [0.5, 2.0, 1.5]}),
+     [distinct(2, 3, 2, 2), np.array([0, 1, 2, 1, 2, 0, 0, 1], float).reshape(2, 1, 2, 2)], "TEST"),
+]
+
+
+ALL_CASES = FORK_CASES + FORK_FIELD_CASES
+
+
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c[0] for c in ALL_CASES])
 def test_fork_layer_gradients(case):
     _, spec, bottoms, phase = case
     spec = dict(spec, top=spec["top"][:1])
