@@ -22,8 +22,12 @@ What is measured, per file and per phase it declares (TEST; TRAIN too when a lay
   without loss layers.  A net above the compute budget (``--max-gflop``, ``--max-backward-gflop``)
   skips the pass, with that reason;
 - forward time (one pass, the process's wall clock), peak memory (the child's ``ru_maxrss``: Python
-  and NumPy included, about 60 MB), GFLOP (2 x multiply-adds of Convolution, Deconvolution and
+  and NumPy included, about 45 MB), GFLOP (2 x multiply-adds of Convolution, Deconvolution and
   InnerProduct).
+
+``--quick`` (5 GFLOP budgets, about 4 minutes) for a fast look; ``--render RESULTS.json`` rewrites the
+table from saved results; ``--compare OLD.json`` (repeatable) adds the counts of earlier runs
+(``docs/zoo_baselines/``) as "before" lines.
 
 Each (file, phase) runs in its own child process with a timeout (``--timeout``) and an address-space
 cap (``--max-mem-gb``), one at a time; a failure records the first line of the error.
