@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 
+from ..params import ParamReader
 from .base import Layer, register
 
 
@@ -277,9 +278,7 @@ class DetectionOutput(Layer):
         self.var_in_target = p.bool("variance_encoded_in_target", False)
         self.keep_top_k = p.int("keep_top_k", -1)
         self.conf_threshold = p.float("confidence_threshold", -float(np.finfo(np.float32).max))
-        n = self.param("detection_output_param").sub("nms_param")
-        from ..params import ParamReader
-        n = ParamReader(self.name, self.type, "detection_output_param.nms_param", n)
+        n = ParamReader(self.name, self.type, "detection_output_param.nms_param", p.sub("nms_param"))
         self.nms_threshold = n.float("nms_threshold", 0.3)
         self.eta = n.float("eta", 1.0)
         self.top_k = n.int("top_k", -1)
