@@ -26,8 +26,8 @@ What is measured, per file and per phase it declares (TEST; TRAIN too when a lay
   InnerProduct).
 
 ``--quick`` (5 GFLOP budgets; 3 minutes here, the full run 10.5) for a fast look;
-``--render RESULTS.json`` rewrites the table from saved results; ``--compare OLD.json`` (repeatable) adds the counts of earlier runs
-(``docs/zoo_baselines/``) as "before" lines.
+``--render RESULTS.json`` rewrites the table from saved results; ``--compare OLD.json`` (repeatable)
+adds the counts of earlier runs (``docs/zoo_baselines/``) as "before" lines.
 
 Each (file, phase) runs in its own child process with a timeout (``--timeout``) and an address-space
 cap (``--max-mem-gb``), one at a time; a failure records the first line of the error.
