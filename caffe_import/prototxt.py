@@ -184,7 +184,8 @@ class _Parser:
 
     def unknown_field(self, msg, tok):
         """Record an unknown field and skip its value, so that one error names them all."""
-        self.unknown.append(self.error(f'message type "{msg.name}" has no field named "{tok.text}"',
+        self.unknown.append(self.error(f'message type "{msg.name}" has no field named "{tok.text}"'
+                                       f"{schema.fork_note(msg.name, tok.text)}",
                                        tok.pos, "a field of " + msg.name))
         colon = self.accept(":")
         if self.at("{") or self.at("<") or (colon and self.at("[")):

@@ -17,6 +17,18 @@ densify`` writes them): ``PoolingParameter.est`` and ``pad_end`` (ePool), ``LRNP
 ``ConvolutionParameter.grid`` (the equivalent deconvolution, layer type ``EDeconvolution``) and
 ``LayerParameter.mask_param`` (``MaskParameter``: the validity masks of dense FCN blobs, type ``Mask``).
 
+Fork fields (lines after a ``#`` comment naming the fork; ``#`` lines are comments).  Each uses the
+fork's own field number from that fork's caffe.proto, except where that number is taken in BVLC's
+table (then econv gives it a number from 2001 and the field is text-format only -- a binary
+caffemodel carrying it decodes the number as BVLC's field): DenseNet's ``PoolingParameter.ceil_mode``
+(BVLC PR #3057 numbered it 13, BVLC's ``round_mode``), DeepLab's ``hole`` (17-19, BVLC's
+``force_nd_im2col`` and ``dilation``), SegNet's ``upsample_param`` (137, BVLC's ``embed_param``) and
+``dense_image_data_param`` (138, ``tile_param``), PSPNet's ``interp_param`` (143, ``input_param``),
+SegNet's ``DropoutParameter.sample_weights_test`` (2, Fast R-CNN's ``scale_train``) and
+``LossParameter.weight_by_label_freqs`` / ``class_weighting`` (3 and 4; 3 is BVLC's ``normalization``);
+``BNParameter`` merges PSPNet's message (numbers 1-6) and SegNet's (1-3 there, 1001-1003 here).
+``FORK_FIELDS`` names the fork of fields econv knows but does not implement, for the parse error.
+
 Public helpers: :func:`message`, :func:`field`, :func:`default`, :func:`enum_value`.
 """
 
@@ -214,6 +226,19 @@ LayerParameter
   138 tile_param TileParameter
   129 window_data_param WindowDataParameter
   1001 mask_param MaskParameter
+  # fork layers: PSPNet (hszhao/PSPNet) and SegNet (alexgkendall/caffe-segnet) BN, SegNet Upsample
+  # and DenseImageData, PSPNet / DeepLab Interp, SSD (weiliu89/caffe ssd), Fast(er) R-CNN
+  # (rbgirshick/caffe-fast-rcnn)
+  152 bn_param BNParameter
+  2137 upsample_param UpsampleParameter
+  2138 dense_image_data_param DenseImageDataParameter
+  2143 interp_param InterpParameter
+  206 norm_param NormalizeParameter
+  202 permute_param PermuteParameter
+  203 prior_box_param PriorBoxParameter
+  204 detection_output_param DetectionOutputParameter
+  8266711 roi_pooling_param ROIPoolingParameter
+  8266712 smooth_l1_loss_param SmoothL1LossParameter
 
 TransformationParameter
   1 scale float default=1
@@ -229,6 +254,9 @@ LossParameter
   1 ignore_label int32
   3 normalization NormalizationMode default=VALID
   2 normalize bool
+  # SegNet (caffe-segnet LossParameter 3 and 4, BVLC's normalization and a free number)
+  2003 weight_by_label_freqs bool default=false
+  2004 class_weighting float rep
 
 AccuracyParameter
   1 top_k uint32 default=1
@@ -283,6 +311,10 @@ ConvolutionParameter
   16 axis int32 default=1
   17 force_nd_im2col bool default=false
   1001 grid uint32 rep
+  # DeepLab (deeplab-public caffe.proto 17-19): the filter's hole = dilation
+  2017 hole uint32 default=1
+  2018 hole_h uint32 default=1
+  2019 hole_w uint32 default=1
 
 CropParameter
   1 axis int32 default=2
@@ -303,6 +335,9 @@ DataParameter
 
 DropoutParameter
   1 dropout_ratio float default=0.5
+  # Fast R-CNN's (caffe-fast-rcnn: 2) and SegNet's (caffe-segnet: 2, here 2002)
+  2 scale_train bool default=true
+  2002 sample_weights_test bool default=false
 
 DummyDataParameter
   1 data_filler FillerParameter rep
@@ -431,6 +466,8 @@ PoolingParameter
   11 engine Engine default=DEFAULT
   12 global_pooling bool default=false
   13 round_mode RoundMode default=CEIL
+  # BVLC PR #3057 (the DenseNet Caffe models' pooling): ceil_mode = 13 there
+  1013 ceil_mode bool default=true
   1001 est uint32 rep
   1002 pad_end uint32 rep
 
@@ -528,6 +565,112 @@ SPPParameter
 PReLUParameter
   1 filler FillerParameter
   2 channel_shared bool default=false
+
+# ---- fork messages ----
+BNParameter
+  enum BNMode LEARN=0 INFERENCE=1
+  enum Engine DEFAULT=0 CAFFE=1 CUDNN=2
+  1 slope_filler FillerParameter
+  2 bias_filler FillerParameter
+  3 momentum float default=0.9
+  4 eps float default=1e-5
+  5 frozen bool default=false
+  6 engine Engine default=DEFAULT
+  1001 scale_filler FillerParameter
+  1002 shift_filler FillerParameter
+  1003 bn_mode BNMode default=LEARN
+
+UpsampleParameter
+  1 scale uint32 default=2
+  2 scale_h uint32
+  3 scale_w uint32
+  4 pad_out_h bool default=false
+  5 pad_out_w bool default=false
+  6 upsample_h uint32
+  7 upsample_w uint32
+
+DenseImageDataParameter
+  1 source string
+  2 batch_size uint32
+  3 rand_skip uint32 default=0
+  4 shuffle bool default=false
+  5 new_height uint32 default=0
+  6 new_width uint32 default=0
+  7 is_color bool default=true
+  8 mean_file string
+  9 root_folder string default=''
+  10 mirror bool default=false
+  11 crop_width uint32 default=0
+  12 crop_height uint32 default=0
+
+InterpParameter
+  1 height int32 default=0
+  2 width int32 default=0
+  3 zoom_factor int32 default=1
+  4 shrink_factor int32 default=1
+  5 pad_beg int32 default=0
+  6 pad_end int32 default=0
+
+NormalizeParameter
+  1 across_spatial bool default=true
+  2 scale_filler FillerParameter
+  3 channel_shared bool default=true
+  4 eps float default=1e-10
+
+PermuteParameter
+  1 order uint32 rep
+
+PriorBoxParameter
+  enum CodeType CORNER=1 CENTER_SIZE=2 CORNER_SIZE=3
+  1 min_size float rep
+  2 max_size float rep
+  3 aspect_ratio float rep
+  4 flip bool default=true
+  5 clip bool default=false
+  6 variance float rep
+  7 img_size uint32
+  8 img_h uint32
+  9 img_w uint32
+  10 step float
+  11 step_h float
+  12 step_w float
+  13 offset float default=0.5
+
+NonMaximumSuppressionParameter
+  1 nms_threshold float default=0.3
+  2 top_k int32
+  3 eta float default=1.0
+
+SaveOutputParameter
+  1 output_directory string
+  2 output_name_prefix string
+  3 output_format string
+  4 label_map_file string
+  5 name_size_file string
+  6 num_test_image uint32
+
+DetectionOutputParameter
+  enum CodeType CORNER=1 CENTER_SIZE=2 CORNER_SIZE=3
+  1 num_classes uint32
+  2 share_location bool default=true
+  3 background_label_id int32 default=0
+  4 nms_param NonMaximumSuppressionParameter
+  5 save_output_param SaveOutputParameter
+  6 code_type CodeType default=CORNER
+  8 variance_encoded_in_target bool default=false
+  7 keep_top_k int32 default=-1
+  9 confidence_threshold float
+  10 visualize bool default=false
+  11 visualize_threshold float
+  12 save_file string
+
+ROIPoolingParameter
+  1 pooled_h uint32 default=0
+  2 pooled_w uint32 default=0
+  3 spatial_scale float default=1
+
+SmoothL1LossParameter
+  1 sigma float default=1
 
 V1LayerParameter
   enum LayerType NONE=0 ABSVAL=35 ACCURACY=1 ARGMAX=30 BNLL=2 CONCAT=3 CONTRASTIVE_LOSS=37 CONVOLUTION=4 DATA=5 DECONVOLUTION=39 DROPOUT=6 DUMMY_DATA=32 EUCLIDEAN_LOSS=7 ELTWISE=25 EXP=38 FLATTEN=8 HDF5_DATA=9 HDF5_OUTPUT=10 HINGE_LOSS=28 IM2COL=11 IMAGE_DATA=12 INFOGAIN_LOSS=13 INNER_PRODUCT=14 LRN=15 MEMORY_DATA=29 MULTINOMIAL_LOGISTIC_LOSS=16 MVN=34 POOLING=17 POWER=26 RELU=18 SIGMOID=19 SIGMOID_CROSS_ENTROPY_LOSS=27 SILENCE=36 SOFTMAX=20 SOFTMAX_LOSS=21 SPLIT=22 SLICE=33 TANH=23 WINDOW_DATA=24 THRESHOLD=31
@@ -703,7 +846,7 @@ def _build(table: str) -> tuple[dict, dict]:
         return Enum(tokens[1], values, names)
 
     for raw in table.splitlines():
-        if not raw.strip():
+        if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         tokens = raw.split()
         indented = raw[0].isspace()
@@ -755,6 +898,29 @@ def _build(table: str) -> tuple[dict, dict]:
 
 
 MESSAGES, ENUMS = _build(_TABLE)
+
+SSD = "SSD (github:weiliu89/caffe, branch ssd)"
+PSPNET = "PSPNet / DeepLab (github:hszhao/PSPNet)"
+# (message, field) -> the fork whose caffe.proto has it; econv does not implement these.
+FORK_FIELDS = {
+    ("TransformationParameter", "resize_param"): SSD, ("TransformationParameter", "noise_param"): SSD,
+    ("TransformationParameter", "distort_param"): SSD, ("TransformationParameter", "expand_param"): SSD,
+    ("TransformationParameter", "emit_constraint"): SSD,
+    ("LayerParameter", "annotated_data_param"): SSD, ("LayerParameter", "multibox_loss_param"): SSD,
+    ("LayerParameter", "detection_evaluate_param"): SSD, ("LayerParameter", "video_data_param"): SSD,
+    ("SaveOutputParameter", "resize_param"): SSD,
+    ("LayerParameter", "seg_accuracy_param"): PSPNET, ("LayerParameter", "mat_read_param"): PSPNET,
+    ("LayerParameter", "mat_write_param"): PSPNET, ("LayerParameter", "dense_crf_param"): PSPNET,
+    ("LayerParameter", "domain_transform_param"): PSPNET, ("LayerParameter", "unique_label_param"): PSPNET,
+    ("LayerParameter", "bias_channel_param"): PSPNET,
+    ("LayerParameter", "adaptive_bias_channel_param"): PSPNET,
+}
+
+
+def fork_note(message_name: str, field_name: str) -> str:
+    """`` (a field of <fork>'s caffe.proto; ...)`` for a known fork field, else ``""`` (parse errors)."""
+    fork = FORK_FIELDS.get((message_name, field_name))
+    return f" (a field of {fork}'s caffe.proto; econv does not implement it)" if fork else ""
 
 
 def message(name: str) -> Message:

@@ -12,8 +12,18 @@ pixels (per axis).  Composition (Long et al., FCN, section 3: ``f_ks o g_k's' = 
 - EDeconvolution (the dense net's equivalent deconvolution, grid E): the dense grid keeps its
   spacing, ``offset' = offset + stride * E * (p - (ext - 1) / 2)`` (fragment ``q``'s output ``o`` sits
   at position ``q + E*o``).
-- Crop (offsets o): ``offset' = offset + stride * o``.  Everything else (pointwise, Eltwise, Concat):
-  unchanged (Eltwise/Concat take their first bottom's map).
+- Crop (offsets o): ``offset' = offset + stride * o``.
+- Interp (the PSPNet / DeepLab fork's bilinear resize, corners aligned): output ``o`` reads input
+  ``(o * (H_eff - 1) / (H_out - 1)) - pad_beg``: ``stride' = stride * (H_eff - 1) / (H_out - 1)``,
+  ``offset' = offset - stride * pad_beg``.  Upsample (SegNet's unpooling by a factor ``s`` = output /
+  input size): as a Deconvolution of kernel s, stride s, pad 0.  Both report the input's receptive
+  field, as Deconvolution does.
+- Eltwise / Concat (branches meeting): the union of every bottom's window.  Unit ``i`` of bottom ``b``
+  sees ``[offset_b - (rf_b - 1)/2, offset_b + (rf_b - 1)/2] + stride * i``; the top sees from the
+  lowest start to the highest end: ``rf' = hi - lo + 1``, ``offset' = (lo + hi) / 2`` (the bottoms
+  must share a stride).  A ResNet block's output sees what its 3x3 branch sees, not its 1x1 shortcut:
+  ResNet-50's ``res5c`` is 483x483 (He et al.'s published receptive fields: 101 -> 1027, 152 -> 1507).
+- Everything else (pointwise layers): unchanged.
 
 Caffe's ``coord_map.crop`` computes Crop offsets from the same rules: the offset that puts unit 0 of
 the cropped blob on unit 0 of the reference, ``(offset_ref - offset_in) / stride``.  For FCN-8s on a
@@ -58,6 +68,24 @@ def _window(m: CoordMap, kernel, stride, pad, est) -> CoordMap:
     return CoordMap(tuple(rf), tuple(st), tuple(off))
 
 
+def _union(what, maps) -> CoordMap:
+    """The map of a blob that sees what every one of ``maps`` sees (same stride)."""
+    strides = {m.stride for m in maps}
+    if len(strides) > 1:
+        raise ValueError(f"{what}: bottoms on different grids (strides {sorted(strides)}); no "
+                         f"coordinate map joins them")
+    rf, off = [], []
+    for a in (0, 1):
+        lo = min(m.offset[a] - (m.rf[a] - 1) / 2 for m in maps)
+        hi = max(m.offset[a] + (m.rf[a] - 1) / 2 for m in maps)
+        rf.append(_num(hi - lo + 1))
+        off.append(_num((lo + hi) / 2))
+    return CoordMap(tuple(rf), maps[0].stride, tuple(off))
+
+
+UNION_TYPES = ("Eltwise", "Concat")   # layers whose top sees what all their bottoms see
+
+
 def coord_maps(net) -> dict:
     """``{blob: CoordMap}`` for every blob of ``net`` (last version of in-place blobs)."""
     maps = {}
@@ -85,6 +113,23 @@ def coord_maps(net) -> dict:
                 st.append(_num(m.stride[a] / layer.stride[a]))
                 off.append(_num(m.offset[a] + m.stride[a] * (layer.pad[a] - (ext - 1) / 2) / layer.stride[a]))
             out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "Interp":
+            eff, size = layer._sizes(net.blob_shapes_at(layer.name)[0])
+            st, off = [], []
+            for a in (0, 1):
+                step = (eff[a] - 1) / (size[a] - 1) if size[a] > 1 else eff[a]
+                st.append(_num(m.stride[a] * step))
+                off.append(_num(m.offset[a] - m.stride[a] * layer.pad_beg))
+            out = CoordMap(m.rf, tuple(st), tuple(off))
+        elif layer.type == "Upsample":
+            shapes = net.blob_shapes_at(layer.name)
+            top = layer.reshape(shapes)[0]
+            st, off = [], []
+            for a in (0, 1):
+                k = max(1, round(top[2 + a] / shapes[0][2 + a]))
+                st.append(_num(m.stride[a] / k))
+                off.append(_num(m.offset[a] - m.stride[a] * (k - 1) / 2 / k))
+            out = CoordMap(m.rf, tuple(st), tuple(off))
         elif layer.type == "EDeconvolution":
             # a dense grid keeps its pixel spacing; fragment q's output o sits at position q + E*o
             off = []
@@ -92,6 +137,8 @@ def coord_maps(net) -> dict:
                 ext = extent(layer.kernel[a], layer.est[a])
                 off.append(_num(m.offset[a] + m.stride[a] * layer.grid[a] * (layer.pad[a] - (ext - 1) / 2)))
             out = CoordMap(m.rf, m.stride, tuple(off))
+        elif layer.type in UNION_TYPES and len(layer.bottom_names) > 1:
+            out = _union(f"layer {layer.name!r} ({layer.type})", [maps[b] for b in layer.bottom_names])
         elif layer.type == "Crop":
             shape = net.blob_shapes_at(layer.name)[0]
             axis = layer.axis + len(shape) if layer.axis < 0 else layer.axis

@@ -8,7 +8,12 @@
   when ``power * scale == 0`` the output is constant (1 if power is 0, else shift ** power) and
   ``dx = 0``.  Example: power 2, scale 0.5, shift 0.25, x = 1.5 -> y = 1.
 - Dropout: TRAIN: ``y = x * mask / (1 - ratio)`` with ``mask ~ Bernoulli(1 - ratio)`` (inverted dropout,
-  the backward uses the same mask and scale); TEST: ``y = x``.
+  the backward uses the same mask and scale); TEST: ``y = x``.  Two fork fields: Fast R-CNN's
+  ``scale_train: false`` (github:rbgirshick/caffe-fast-rcnn @ 0dcd397, src/caffe/layers/
+  dropout_layer.cpp lines 26-80) keeps TRAIN unscaled, ``y = x * mask``, and scales TEST instead,
+  ``y = x * (1 - ratio)``; SegNet's ``sample_weights_test: true`` (github:alexgkendall/caffe-segnet
+  @ 344c113, dropout_layer.cpp lines 34-68; Bayesian SegNet's Monte Carlo dropout) samples a mask in
+  TEST as in TRAIN.  Example: ratio 0.5, scale_train false, TEST, x = [2, 4] -> [1, 2].
 """
 
 from __future__ import annotations
@@ -93,18 +98,22 @@ class Dropout(Layer):
     type = "Dropout"
 
     def configure(self):
-        self.ratio = self.param("dropout_param").float("dropout_ratio", 0.5)
+        p = self.param("dropout_param")
+        self.ratio = p.float("dropout_ratio", 0.5)
         if not 0.0 <= self.ratio < 1.0:
             raise self.error(f"dropout_ratio must be in [0, 1), got {self.ratio}")
+        self.scale_train = p.bool("scale_train", True)
+        self.sample = self.phase == "TRAIN" or p.bool("sample_weights_test", False)
         self.mask = None
 
     def run_forward(self, bottoms):
         x = bottoms[0]
-        if self.phase != "TRAIN":
-            self.mask = None
-            return [x.copy()]
+        if not self.sample:
+            self.mask = None if self.scale_train else np.asarray(1.0 - self.ratio, x.dtype)
+            return [x.copy() if self.mask is None else x * self.mask]
         keep = self.rng.random(x.shape) >= self.ratio
-        self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.ratio))
+        scale = 1.0 / (1.0 - self.ratio) if self.scale_train else 1.0
+        self.mask = keep.astype(x.dtype) * x.dtype.type(scale)
         return [x * self.mask]
 
     def run_backward(self, top_diffs, bottoms, tops):

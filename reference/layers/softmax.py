@@ -72,10 +72,18 @@ class SoftmaxWithLoss(Layer):
             self.normalization = "VALID" if lp.bool("normalize") else "BATCH_SIZE"
         else:
             self.normalization = "VALID"
+        # SegNet's class weighting (github:alexgkendall/caffe-segnet @ 344c113,
+        # src/caffe/layers/softmax_loss_layer.cpp lines 32-44, 90-96, 136-139): each pixel's loss
+        # and gradient times the weight of its label; the normaliser still counts pixels
+        self.class_weights = None
+        if lp.bool("weight_by_label_freqs", False):
+            self.class_weights = np.asarray([float(v) for v in lp.list("class_weighting")])
 
     def reshape(self, shapes):
         x, label = shapes
         a = _axis(self, self.axis, len(x))
+        if self.class_weights is not None and len(self.class_weights) != x[a]:
+            raise self.error(f"{len(self.class_weights)} class_weighting values for {x[a]} classes")
         outer, inner = int(np.prod(x[:a])), int(np.prod(x[a + 1:]))
         if int(np.prod(label)) != outer * inner:
             raise self.error(f"label has {int(np.prod(label))} values ({label}); the input {x} "
@@ -104,7 +112,10 @@ class SoftmaxWithLoss(Layer):
         a, lab, valid = self._labels(x, label)
         p = softmax(x, a)
         picked = np.take_along_axis(p, lab, axis=a)
-        loss = -np.sum(np.log(np.maximum(picked, FLT_MIN))[valid]) / self._normalizer(x, a, valid)
+        logs = np.log(np.maximum(picked, FLT_MIN))
+        if self.class_weights is not None:
+            logs = logs * self.class_weights.astype(np.float32).astype(x.dtype)[lab]
+        loss = -np.sum(logs[valid]) / self._normalizer(x, a, valid)
         tops = [np.asarray(loss, dtype=x.dtype)]
         return tops + ([p] if len(self.top_names) > 1 else [])
 
@@ -115,5 +126,7 @@ class SoftmaxWithLoss(Layer):
         dx = p.copy()
         np.put_along_axis(dx, lab, np.take_along_axis(dx, lab, axis=a) - 1, axis=a)
         dx *= valid
+        if self.class_weights is not None:
+            dx *= self.class_weights.astype(np.float32).astype(x.dtype)[lab]
         dx *= np.asarray(top_diffs[0], dtype=x.dtype).reshape(()) / self._normalizer(x, a, valid)
         return [dx.astype(x.dtype), None]

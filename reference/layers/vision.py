@@ -4,7 +4,15 @@ The mathematics lives in :mod:`reference.conv`, :mod:`reference.deconv` and :mod
 these classes read Caffe's parameters, own the weight blobs and call ``self.ops`` (the Net's backend:
 the reference itself, or a Numba backend with the same six functions).
 
-eConv is a Convolution with ``dilation`` (= est).  ePool is a Pooling layer with the econv extension
+eConv is a Convolution with ``dilation`` (= est).  DeepLab's fork spells dilation ``hole`` /
+``hole_h`` + ``hole_w`` (deeplab-public, mirrored at github:TheLegendAli/DeepLab-Context @ fb04e9e:
+caffe.proto ConvolutionParameter fields 17-19; src/caffe/layers/conv_layer.cpp lines 30-52 read them,
+src/caffe/util/im2col.cpp lines 14-25 take tap ``k`` at ``k * hole`` with the extent
+``k + (k - 1)(hole - 1)``, exactly dilation's); either spelling is read, not both.
+DenseNet's Caffe models use BVLC PR #3057's ``pooling_param { ceil_mode }`` (github:BVLC/caffe
+refs/pull/3057/head b4259a1, src/caffe/layers/pooling_layer.cpp lines 94-105: ``ceil`` or ``floor``
+of ``(H + 2p - k) / s``, then the same clip as ``round_mode``): ``ceil_mode: false`` is
+``round_mode: FLOOR``.  ePool is a Pooling layer with the econv extension
 fields ``est`` and ``pad_end`` in ``pooling_param`` (BVLC Caffe has no such fields).
 """
 
@@ -32,6 +40,10 @@ class _ConvBase(Layer):
         self.stride = p.conv_spatial("stride", 1, 1)
         self.pad = p.conv_spatial("pad", 0, 0)
         self.est = p.conv_spatial("dilation", 1, 1)
+        if p.has("hole") or p.has("hole_h") or p.has("hole_w"):
+            if p.has("dilation"):
+                raise p.error("hole (DeepLab's fork) and dilation are the same thing; give one")
+            self.est = p.conv_spatial("hole", 1, 1)
         self.group = p.int("group", 1, minimum=1)
         if p.int("axis", 1) != 1:
             raise p.error("axis: only axis 1 (NCHW) is supported")
@@ -144,6 +156,11 @@ class Pooling(Layer):
         if self.global_pooling and (self.pad != (0, 0) or self.stride != (1, 1)):
             raise p.error("global_pooling needs pad 0 and stride 1")
         self.round_mode = p.enum("round_mode", "CEIL").lower()
+        if p.has("ceil_mode"):
+            if p.has("round_mode"):
+                raise p.error("ceil_mode (BVLC PR #3057, DenseNet's Caffe) and round_mode are the same "
+                              "setting; give one")
+            self.round_mode = "ceil" if p.bool("ceil_mode") else "floor"
         self.est = p.conv_spatial("est", 1, 1)
         self.pad_end = p.conv_spatial("pad_end", 0, 0)
         if self.mode == "stochastic" and (self.pad != (0, 0) or self.est != (1, 1)

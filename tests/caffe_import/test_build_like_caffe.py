@@ -135,16 +135,16 @@ def test_one_unknown_type_in_many_layers_is_one_problem():
 
 def test_every_unknown_field_in_one_error():
     text = """layer { name: "p" type: "Pooling" bottom: "x" top: "y"
-  pooling_param { kernel_size: 3 ceil_mode: false }
+  pooling_param { kernel_size: 3 frob_mode: false }
 }
-layer { name: "q" type: "Interp" frobs: [1, 2] interp_param { zoom_factor: 2 } }
+layer { name: "q" type: "Interp" frobs: [1, 2] quux_param { zoom_factor: 2 } }
 """
     with pytest.raises(FormatError) as e:
         read_prototxt(text)
     msg = str(e.value)
-    assert msg.startswith('2:34: message type "PoolingParameter" has no field named "ceil_mode"')
+    assert msg.startswith('2:34: message type "PoolingParameter" has no field named "frob_mode"')
     assert '2 more unknown fields: 4:34: message type "LayerParameter" has no field named "frobs"; ' \
-           '4:48: message type "LayerParameter" has no field named "interp_param"' in msg
+           '4:48: message type "LayerParameter" has no field named "quux_param"' in msg
 
 
 # ---- input_shapes ----------------------------------------------------------------------------------

@@ -113,7 +113,8 @@ NOT_DIFFERENTIABLE = {"Input", "Silence"} | {t for t, cls in LAYER_TYPES.items()
 
 
 def test_every_layer_type_is_gradient_checked():
-    checked = {case[1]["type"] for case in CASES}
+    from tests.reference.test_fork_layers import FORK_CASES, FORWARD_ONLY   # the fork layers' own table
+    checked = {case[1]["type"] for case in CASES + FORK_CASES} | FORWARD_ONLY
     # the reference's own types (caffe_import.data registers the file-reading data layers too)
     own = {t for t, cls in LAYER_TYPES.items() if cls.__module__.startswith("reference.")}
     assert checked == own - NOT_DIFFERENTIABLE
