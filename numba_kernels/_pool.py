@@ -16,8 +16,8 @@ Note [unsigned indices] there).
   no real value), found with the same strict ``>`` in row-major tap order (i outer, j inner), so the
   first maximum wins a tie and NaN never wins.  :func:`pool_argmax` tracks it per output row (the
   index next to the value keeps LLVM from vectorizing that loop: about 5x slower than the forward);
-  :func:`pool_argmax_dense` (stride 1) tracks the tap number in the plane sweep with selects into
-  ping-pong buffers, which vectorizes.  Both also write the forward's ``y``.
+  :func:`pool_argmax_dense` (stride 1) finds the maximum by the plane sweep, then the first tap that
+  holds it by a second, branch-free sweep; both vectorize.  Both kernels also write ``y``.
 - MAX backward scatters ``dy`` through the argmax (:func:`pool_scatter`); no real value, no gradient.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
   ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
@@ -208,14 +208,23 @@ def pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg):
 
 @njit(parallel=True, cache=True)
 def pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg):
-    """:func:`pool_argmax` for stride 1: the plane sweep of :func:`pool_forward_dense`, carrying
-    the winning tap number ``k = i*kw + j`` (int32, -1 before any real value) next to the value:
-    ``better = v > acc[t]``, then both buffers take the selected value (no conditional store)."""
+    """:func:`pool_argmax` for stride 1: the plane sweep of :func:`pool_forward_dense` gives each
+    window's maximum ``m``, then a second sweep over the taps in reverse order sets
+    ``tap[t] = k`` where ``xp[t + off_k] == m[t]``, so the first tap holding the maximum is left
+    (``==`` ties -0.0 with +0.0 as ``>`` does; a window with ``m = -inf`` has no real value: -1).
+    Both sweeps are branch-free (the tap update is arithmetic, not a conditional store), which
+    vectorizes; tracking the tap inside the first sweep, with selects, measured 2-4x slower."""
     nb, c_in, h_in, w_in = x.shape
     oh, ow = y.shape[2], y.shape[3]
     hp = oh + (kh - 1) * eh
     wp = ow + (kw - 1) * ew
     span = (oh - 1) * wp + ow
+    yf = y.reshape(-1)
+    af = arg.reshape(-1)
+    shift = np.zeros(kh * kw, np.int64)     # tap k's offset in the plane: i*est_h*W + j*est_w
+    for i in range(kh):
+        for j in range(kw):
+            shift[i * kw + j] = i * eh * w_in + j * ew
     for plane in prange(nb * c_in):
         n = plane // c_in
         c = plane - n * c_in
@@ -234,32 +243,31 @@ def pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg):
         acc = np.empty(span, x.dtype)
         acc[:] = -np.inf
         other = np.empty(span, x.dtype)
-        tap = np.empty(span, np.int32)
-        tap[:] = -1
-        tap_other = np.empty(span, np.int32)
         for i in range(kh):
             for j in range(kw):
                 off = i * eh * wp + j * ew
-                k = np.int32(i * kw + j)
                 for t in range(span):
                     v = xp[uint64(t + off)]
                     a = acc[uint64(t)]
-                    better = v > a
-                    other[uint64(t)] = v if better else a
-                    tap_other[uint64(t)] = k if better else tap[uint64(t)]
+                    other[uint64(t)] = v if v > a else a
                 acc, other = other, acc
-                tap, tap_other = tap_other, tap
+        tap = np.zeros(span, np.int32)
+        for k in range(kh * kw - 1, -1, -1):
+            i = k // kw
+            off = i * eh * wp + (k - i * kw) * ew
+            k32 = np.int32(k)
+            for t in range(span):
+                hit = np.int32(xp[uint64(t + off)] == acc[uint64(t)])
+                now = tap[uint64(t)]
+                tap[uint64(t)] = now + (k32 - now) * hit
+        y0 = plane * oh * ow
         for oy in range(oh):
+            row = (oy - ph) * w_in - pw            # + ox + shift[k]: the winner's flat index
             for ox in range(ow):
-                a = acc[oy * wp + ox]
-                y[n, c, oy, ox] = a if a > -FLT_MAX else -FLT_MAX
-                k = tap[oy * wp + ox]
-                if k < 0:
-                    arg[n, c, oy, ox] = -1
-                else:
-                    i = k // kw
-                    j = k - i * kw
-                    arg[n, c, oy, ox] = (oy + i * eh - ph) * w_in + ox + j * ew - pw
+                a = acc[uint64(oy * wp + ox)]
+                at = row + ox + shift[uint64(tap[uint64(oy * wp + ox)])]
+                yf[uint64(y0 + oy * ow + ox)] = a if a > -FLT_MAX else -FLT_MAX
+                af[uint64(y0 + oy * ow + ox)] = at if a > -np.inf else -1
 
 
 @njit(parallel=True, cache=True)

@@ -107,9 +107,34 @@ def _crop(ywide, wq, b, has_bias, out):
                 out[o, oy, ox] = ywide[o, base + ox] + bias
 
 
+@njit(parallel=True, cache=True)
+def _to_taps(w, out):
+    """``out[i, j, o, c] = w[o, c, i, j]`` (NumPy's strided copy is 5x slower)."""
+    o_n, c_n, kh, kw = w.shape
+    for o in prange(o_n):              # w[o] (C*kh*kw values) stays in L1 while it is spread out
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(c_n):
+                    out[i, j, o, c] = w[o, c, i, j]
+
+
+@njit(parallel=True, cache=True)
+def _from_taps(wt, out):
+    """Inverse of :func:`_to_taps`."""
+    o_n, c_n, kh, kw = out.shape
+    for o in prange(o_n):
+        for i in range(kh):
+            for j in range(kw):
+                for c in range(c_n):
+                    out[o, c, i, j] = wt[i, j, o, c]
+
+
 def _tap_weights(w):
     """``(kh, kw, O, C/G)``: each tap's weights as a contiguous matrix."""
-    return np.ascontiguousarray(w.transpose(2, 3, 0, 1))
+    o, c, kh, kw = w.shape
+    out = np.empty((kh, kw, o, c), w.dtype)
+    _to_taps(w, out)
+    return out
 
 
 def _groups(group, c, o):
@@ -162,4 +187,6 @@ def conv_backward_taps(dy, x, w, pad, est, group, out_hw):
                 gemm(dywide[cout, lo: hi], xq[img, cin, window], dwt[i, j, cout], trans_b=True)
                 gemm(wt[i, j, cout], dywide[cout, lo: hi], dxq[cin, window], trans_a=True)
         _ungap(dxq, h, wd, lay.wq, dx[img])
-    return dx, np.ascontiguousarray(dwt.transpose(2, 3, 0, 1))
+    dw = np.empty_like(w)
+    _from_taps(dwt, dw)
+    return dx, dw

@@ -86,7 +86,7 @@ COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
 DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n, c) planes on
 TAPS_MIN_WORK = 1 << 22   # stride-1 conv: tap GEMMs from this many multiply-adds per tap and image
 TAPS_MIN_CHANNELS = 16    # ... and this many input channels per group (the GEMMs' inner size)
-ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first)
+ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first; 0: none)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -317,7 +317,7 @@ def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad
     xc = np.ascontiguousarray(check_x(x, "pool2d"))
     geo = pool_geometry("pool2d", xc.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
     kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
-    if is_max and _dense_planes(xc, geo) and isinstance(x, np.ndarray):
+    if is_max and _dense_planes(xc, geo) and isinstance(x, np.ndarray) and ARGMAX_MEMORY > 0:
         y, arg = _max_argmax(xc, geo)
         ARGMAX.remember(x, geo, arg, plane_hashes(xc))
         return y
