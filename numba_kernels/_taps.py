@@ -1,4 +1,4 @@
-"""Stride-1 eConv as one GEMM per kernel tap on shifted views of a gapped input: no im2col copy.
+"""Stride-1 eConv as GEMMs on shifted windows of a gapped input, one per kernel row: no im2col.
 
 At stride 1 (every densified layer) output ``(oy, ox)`` of tap ``(i, j)`` reads pixel
 ``(oy + i*est_h - p_h, ox + j*est_w - p_w)``.  Store each input plane row by row with ``g`` zeros
@@ -22,10 +22,15 @@ input row lies inside the image (``[lo_i, hi_i)`` of :func:`._im2col.inside`), s
 the padding cost nothing; per output row the ``wq - ow`` columns past ``ow`` are computed and
 dropped ("garbage" columns; ``dywide`` holds zeros there, so they add nothing to ``dx`` and ``dw``).
 
-The GEMMs accumulate in place (``beta = 1``) through the CBLAS of :mod:`._gemm`; weights are used
-per tap as ``(O/G, C/G)`` matrices, one transposing copy ``(kh, kw, O, C/G)`` per call.  Images run
-one at a time (a GEMM per tap per image per group), so this pays off for big planes and many
-channels; :mod:`numba_kernels.cpu` keeps im2col otherwise (see ``TAPS_MIN_WORK`` there).
+The ``kw`` taps of one kernel row run as one GEMM: the buffer holds ``kw`` copies of the gapped
+plane, copy ``j`` shifted by ``j*est_w`` (``xe[c, j, u] = xq[c, u + j*est_w]``), so rows ``(c, j)``
+of ``xe`` form a ``(C*kw, L)`` operand with one leading dimension, and the weights of kernel row
+``i`` a ``(O, C*kw)`` matrix (one reordering copy per call).  That is ``kw`` times the input instead
+of im2col's ``kh*kw``, and ``kh`` GEMMs with inner size ``C*kw`` instead of ``kh*kw`` with ``C``:
+fewer, bigger BLAS calls (on 2 shared cores each multi-threaded call pays a thread hand-over).
+The GEMMs accumulate in place (``beta = 1``) through the CBLAS of :mod:`._gemm`.  Images run one at
+a time (``kh`` GEMMs per image and group), so this pays off for big planes and many channels;
+:mod:`numba_kernels.cpu` keeps im2col otherwise (see ``TAPS_MIN_WORK`` there).
 """
 
 from __future__ import annotations
@@ -40,48 +45,56 @@ __all__ = ["Layout", "conv_forward_taps", "conv_backward_taps"]
 
 
 class Layout:
-    """Row width, plane size and per-tap windows of the gapped layout for one geometry."""
+    """Row width, plane size and per-kernel-row windows of the gapped layout for one geometry."""
 
     def __init__(self, hw, kernel, pad, est, out_hw):
         (h, w), (kh, kw), (ph, pw), (eh, ew), (oh, ow) = hw, kernel, pad, est, out_hw
-        self.h, self.w, self.oh, self.ow = h, w, oh, ow
+        self.h, self.w, self.oh, self.ow, self.kw, self.ew = h, w, oh, ow, kw, ew
         self.wq = w + max(pw, ow - w, 0)
         self.size = (h + 2) * self.wq + (kw - 1) * ew     # garbage columns of the last row read on
-        self.taps = []                                    # (i, j, out columns lo:hi, input start)
+        self.rows = []                                    # (i, out columns lo:hi, input start)
         for i in range(kh):
             lo, hi = inside(i * eh - ph, 1, oh, h)
-            if hi <= lo:
-                continue
-            for j in range(kw):
-                start = (lo + i * eh - ph + 1) * self.wq + j * ew - pw
-                self.taps.append((i, j, lo * self.wq, hi * self.wq, start))
-        # a tap over every output row can overwrite (beta = 0) instead of adding into zeros
-        self.full = [k for k, t in enumerate(self.taps) if t[3] - t[2] == oh * self.wq]
+            if hi > lo:
+                self.rows.append((i, lo * self.wq, hi * self.wq, (lo + i * eh - ph + 1) * self.wq - pw))
+        # a kernel row over every output row can overwrite (beta = 0) instead of adding into zeros
+        self.full = [k for k, r in enumerate(self.rows) if r[2] - r[1] == oh * self.wq]
 
 
 @njit(parallel=True, cache=True)
-def _gap(x, wq, out):
-    """``out[n, c]`` (flat, the plane size) = ``x[n, c]`` in the gapped layout (module docstring)."""
+def _gap(x, wq, ew, out):
+    """``out[n, c, j, u] = xq[n, c, u + j*est_w]``: the gapped plane ``xq`` (module docstring)
+    once per kernel column ``j``, shifted by the tap's column offset (0 past the plane's end)."""
     nb, c_in, h, w = x.shape
-    size = out.shape[2]
+    kw, size = out.shape[2], out.shape[3]
     for t in prange(nb * c_in):
         n = t // c_in
         c = t - n * c_in
-        out[n, c, :wq] = 0
-        for r in range(h):
-            base = (r + 1) * wq
-            out[n, c, base: base + w] = x[n, c, r]
-            out[n, c, base + w: base + wq] = 0
-        out[n, c, (h + 1) * wq: size] = 0
+        for j in range(kw):
+            d = j * ew                 # out[.., j, u] holds xq[u + d]
+            out[n, c, j, :] = 0
+            for r in range(h):
+                base = (r + 1) * wq - d
+                lo = max(base, 0)
+                if base + w > lo:      # (a negative slice end would wrap around)
+                    out[n, c, j, lo: base + w] = x[n, c, r, lo - base: w]
 
 
 @njit(parallel=True, cache=True)
-def _ungap(xq, h, w, wq, out):
-    """Inverse of :func:`_gap` for one image: ``out[c] (h, w)`` from ``xq[c]``."""
-    for c in prange(out.shape[0]):
+def _ungap(dxe, h, w, wq, ew, out):
+    """The adjoint of :func:`_gap` for one image: ``out[c, r, q] = sum_j dxe[c, j, p - j*est_w]``
+    with ``p = (r + 1)*wq + q`` the pixel's place in the gapped plane."""
+    c_n, kw = dxe.shape[0], dxe.shape[1]
+    for c in prange(c_n):
         for r in range(h):
             base = (r + 1) * wq
-            out[c, r] = xq[c, base: base + w]
+            out[c, r] = dxe[c, 0, base: base + w]
+            for j in range(1, kw):
+                d = base - j * ew
+                if d >= 0:
+                    out[c, r] += dxe[c, j, d: d + w]
+                elif d + w > 0:        # only pixels with p - j*est_w >= 0 were read by tap j
+                    out[c, r, -d:] += dxe[c, j, 0: d + w]
 
 
 @njit(parallel=True, cache=True)
@@ -108,38 +121,47 @@ def _crop(ywide, wq, b, has_bias, out):
 
 
 @njit(parallel=True, cache=True)
-def _to_taps(w, out):
-    """``out[i, j, o, c] = w[o, c, i, j]`` (NumPy's strided copy is 5x slower)."""
+def _to_rows(w, out):
+    """``out[i, o, c, j] = w[o, c, i, j]`` (NumPy's strided copy is 3-5x slower)."""
     o_n, c_n, kh, kw = w.shape
-    for o in prange(o_n):              # w[o] (C*kh*kw values) stays in L1 while it is spread out
+    for o in prange(o_n):
         for i in range(kh):
-            for j in range(kw):
-                for c in range(c_n):
-                    out[i, j, o, c] = w[o, c, i, j]
+            for c in range(c_n):
+                for j in range(kw):
+                    out[i, o, c, j] = w[o, c, i, j]
 
 
 @njit(parallel=True, cache=True)
-def _from_taps(wt, out):
-    """Inverse of :func:`_to_taps`."""
+def _from_rows(wr, out):
+    """Inverse of :func:`_to_rows`."""
     o_n, c_n, kh, kw = out.shape
     for o in prange(o_n):
         for i in range(kh):
-            for j in range(kw):
-                for c in range(c_n):
-                    out[o, c, i, j] = wt[i, j, o, c]
+            for c in range(c_n):
+                for j in range(kw):
+                    out[o, c, i, j] = wr[i, o, c, j]
 
 
-def _tap_weights(w):
-    """``(kh, kw, O, C/G)``: each tap's weights as a contiguous matrix."""
+def _row_weights(w):
+    """``(kh, O, C/G * kw)``: kernel row ``i``'s weights as one matrix, columns ``(c, j)``."""
     o, c, kh, kw = w.shape
-    out = np.empty((kh, kw, o, c), w.dtype)
-    _to_taps(w, out)
-    return out
+    out = np.empty((kh, o, c, kw), w.dtype)
+    _to_rows(w, out)
+    return out.reshape(kh, o, c * kw)
 
 
-def _groups(group, c, o):
+def _groups(group, c, o, kw):
+    """Per group: its rows of the ``(C * kw)``-row operands and its output channels."""
     cg, og = c // group, o // group
-    return [(slice(g * cg, (g + 1) * cg), slice(g * og, (g + 1) * og)) for g in range(group)]
+    return [(slice(g * cg * kw, (g + 1) * cg * kw), slice(g * og, (g + 1) * og)) for g in range(group)]
+
+
+def _expanded(x, lay):
+    """``(n, C * kw, size)``: :func:`_gap` of ``x``, one shifted copy per kernel column."""
+    n, c = x.shape[:2]
+    xe = np.empty((n, c, lay.kw, lay.size), x.dtype)
+    _gap(x, lay.wq, lay.ew, xe)
+    return xe.reshape(n, c * lay.kw, lay.size)
 
 
 def conv_forward_taps(x, w, b, pad, est, group, out_hw):
@@ -147,20 +169,19 @@ def conv_forward_taps(x, w, b, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     lay = Layout((h, wd), (kh, kw), pad, est, out_hw)
-    wt = _tap_weights(w)
-    xq = np.empty((n, c, lay.size), x.dtype)
-    _gap(x, lay.wq, xq)
+    wr = _row_weights(w)
+    xe = _expanded(x, lay)
     y = np.empty((n, o) + tuple(out_hw), x.dtype)
     ywide = np.empty((o, lay.oh * lay.wq), x.dtype)
-    order = lay.full[:1] + [k for k in range(len(lay.taps)) if k not in lay.full[:1]]
+    order = lay.full[:1] + [k for k in range(len(lay.rows)) if k not in lay.full[:1]]
     bias = b if b is not None else np.zeros(1, x.dtype)
     for img in range(n):
         if not lay.full:
             ywide[...] = 0
-        for cin, cout in _groups(group, c, o):
+        for cin, cout in _groups(group, c, o, kw):
             for rank, k in enumerate(order):
-                i, j, lo, hi, start = lay.taps[k]
-                gemm(wt[i, j, cout], xq[img, cin, start: start + hi - lo], ywide[cout, lo: hi],
+                i, lo, hi, start = lay.rows[k]
+                gemm(wr[i, cout], xe[img, cin, start: start + hi - lo], ywide[cout, lo: hi],
                      beta=0.0 if (rank == 0 and lay.full) else 1.0)
         _crop(ywide, lay.wq, bias, b is not None, y[img])
     return y
@@ -171,22 +192,21 @@ def conv_backward_taps(dy, x, w, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     lay = Layout((h, wd), (kh, kw), pad, est, out_hw)
-    wt = _tap_weights(w)
-    xq = np.empty((n, c, lay.size), x.dtype)
-    _gap(x, lay.wq, xq)
-    dwt = np.zeros((kh, kw, o, cg), x.dtype)
+    wr = _row_weights(w)
+    xe = _expanded(x, lay)
+    dwr = np.zeros((kh, o, cg * kw), x.dtype)
     dx = np.empty_like(x)
     dywide = np.empty((o, lay.oh * lay.wq), x.dtype)
-    dxq = np.empty((c, lay.size), x.dtype)
+    dxe = np.empty((c * kw, lay.size), x.dtype)
     for img in range(n):
         _widen(dy[img], lay.wq, dywide)
-        dxq[...] = 0
-        for cin, cout in _groups(group, c, o):
-            for i, j, lo, hi, start in lay.taps:
+        dxe[...] = 0
+        for cin, cout in _groups(group, c, o, kw):
+            for i, lo, hi, start in lay.rows:
                 window = slice(start, start + hi - lo)
-                gemm(dywide[cout, lo: hi], xq[img, cin, window], dwt[i, j, cout], trans_b=True)
-                gemm(wt[i, j, cout], dywide[cout, lo: hi], dxq[cin, window], trans_a=True)
-        _ungap(dxq, h, wd, lay.wq, dx[img])
+                gemm(dywide[cout, lo: hi], xe[img, cin, window], dwr[i, cout], trans_b=True)
+                gemm(wr[i, cout], dywide[cout, lo: hi], dxe[cin, window], trans_a=True)
+        _ungap(dxe.reshape(c, kw, lay.size), h, wd, lay.wq, lay.ew, dx[img])
     dw = np.empty_like(w)
-    _from_taps(dwt, dw)
+    _from_rows(dwr.reshape(kh, o, cg, kw), dw)
     return dx, dw

@@ -84,8 +84,11 @@ __all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d
 
 COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
 DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n, c) planes on
-TAPS_MIN_WORK = 1 << 22   # stride-1 conv: tap GEMMs from this many multiply-adds per tap and image
-TAPS_MIN_CHANNELS = 16    # ... and this many input channels per group (the GEMMs' inner size)
+# stride-1 conv as GEMMs on shifted windows (_taps) from this many output positions per image (at
+# 28x28 im2col measured 5-8% faster, at 56x56 taps 10-30% faster forward and even backward), ...
+TAPS_MIN_POSITIONS = 2048
+TAPS_MIN_WORK = 1 << 22   # ... multiply-adds per tap, image and group ...
+TAPS_MIN_CHANNELS = 16    # ... and input channels per group (the GEMMs' inner size is C/G * kw)
 ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first; 0: none)
 
 
@@ -144,7 +147,7 @@ def _use_taps(x, w, stride, group, out_hw):
     o, cg = w.shape[:2]
     work = (o // group) * cg * out_hw[0] * (out_hw[1] + 1)
     return (tuple(stride) == (1, 1) and cg >= TAPS_MIN_CHANNELS and work >= TAPS_MIN_WORK
-            and _gemm.available(x.dtype))
+            and out_hw[0] * out_hw[1] >= TAPS_MIN_POSITIONS and _gemm.available(x.dtype))
 
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.skipif(not _gemm.available(np.float64),
 def taps_always(monkeypatch):
     monkeypatch.setattr(K, "TAPS_MIN_WORK", 0)
     monkeypatch.setattr(K, "TAPS_MIN_CHANNELS", 1)
+    monkeypatch.setattr(K, "TAPS_MIN_POSITIONS", 1)
 
 
 def _stride1(case):
@@ -53,12 +54,13 @@ def test_tap_gemm_convolution_parity(case, dtype, taps_always):
 
 
 def test_taps_with_a_batch_and_the_real_thresholds():
-    # 2 images, 64 -> 128 channels, groups 2, est 2: above TAPS_MIN_WORK, so taps run by default
+    # 2 images, 64 -> 128 channels, groups 2, est 2, 48x45: above the thresholds, so taps run
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2, 64, 48, 45))
     w = rng.normal(size=(128, 32, 3, 3))
     b = rng.normal(size=128)
     assert K._use_taps(x, w, (1, 1), 2, (48, 45))
+    assert not K._use_taps(x[..., :28, :28], w, (1, 1), 2, (28, 28))
     y = K.conv2d(x, w, b, pad=2, est=2, group=2)
     np.testing.assert_allclose(y, ref.conv2d(x, w, b, pad=2, est=2, group=2), rtol=0, atol=1e-11)
     dy = rng.normal(size=y.shape)
