@@ -16,10 +16,10 @@ Deconvolution's im2col/col2im use the convolution geometry with the roles of inp
 exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
 chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
 
-At stride 1 (every densified layer) a convolution whose GEMMs are big enough skips the column
-buffer: :mod:`numba_kernels._taps` runs one GEMM per kernel tap on a shifted window of the input
-(``TAPS_MIN_WORK``; im2col stays for strided layers, small layers and a NumPy without its bundled
-OpenBLAS, see :mod:`numba_kernels._gemm`).
+At stride 1 (every densified layer) a convolution on big enough planes skips the column buffer:
+:mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the input
+(``TAPS_MIN_POSITIONS`` and the two thresholds after it; im2col stays for strided layers, small
+planes, few channels and a NumPy without its bundled OpenBLAS, see :mod:`numba_kernels._gemm`).
 
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
@@ -143,7 +143,7 @@ def _store_matrix(m, out):
 # ---- eConv ------------------------------------------------------------------------------------
 
 def _use_taps(x, w, stride, group, out_hw):
-    """Whether a convolution runs as tap GEMMs (:mod:`._taps`) rather than im2col + GEMM."""
+    """Whether a convolution runs as GEMMs on shifted windows (:mod:`._taps`), not im2col + GEMM."""
     o, cg = w.shape[:2]
     work = (o // group) * cg * out_hw[0] * (out_hw[1] + 1)
     return (tuple(stride) == (1, 1) and cg >= TAPS_MIN_CHANNELS and work >= TAPS_MIN_WORK
@@ -152,7 +152,7 @@ def _use_taps(x, w, stride, group, out_hw):
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     """eConv forward (:func:`reference.conv2d`): im2col + one GEMM per group, or at stride 1 one
-    GEMM per tap on shifted windows of the input (:mod:`._taps`)."""
+    GEMM per kernel row on shifted windows of the input (:mod:`._taps`)."""
     what = "conv2d"
     x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
