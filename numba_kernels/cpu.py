@@ -16,10 +16,11 @@ Deconvolution's im2col/col2im use the convolution geometry with the roles of inp
 exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
 chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
 
-At stride 1 (every densified layer) a convolution on big enough planes skips the column buffer:
-:mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the input
-(``TAPS_MIN_POSITIONS`` and the two thresholds after it; im2col stays for strided layers, small
-planes, few channels and a NumPy without its bundled OpenBLAS, see :mod:`numba_kernels._gemm`).
+At stride 1 (every densified layer) a convolution forward on big planes with many channels skips
+the column buffer: :mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the
+input (``TAPS_MIN_POSITIONS`` and the thresholds after it; im2col stays for strided layers, small
+planes, fewer channels and a NumPy without its bundled OpenBLAS, see :mod:`numba_kernels._gemm`).
+The backward's taps (dx and dw) are there too, but off (``TAPS_BACKWARD``): they measured no faster.
 
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
@@ -84,11 +85,14 @@ __all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d
 
 COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
 DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n, c) planes on
-# stride-1 conv as GEMMs on shifted windows (_taps) from this many output positions per image (at
-# 28x28 im2col measured 5-8% faster, at 56x56 taps 10-30% faster forward and even backward), ...
+# Stride-1 conv forward as GEMMs on shifted windows (_taps) from this many output positions per
+# image, multiply-adds per tap, image and group, and input channels per group; measured on 2 shared
+# cores (BENCHMARKS.md): at 512x28x28 im2col was 5-8% faster, at 512x56x56 the taps 10-30% faster
+# single-threaded and even with 2 threads, and at 64-256 channels (VGG conv1-conv3) 6-11% slower.
 TAPS_MIN_POSITIONS = 2048
-TAPS_MIN_WORK = 1 << 22   # ... multiply-adds per tap, image and group ...
-TAPS_MIN_CHANNELS = 16    # ... and input channels per group (the GEMMs' inner size is C/G * kw)
+TAPS_MIN_WORK = 1 << 22
+TAPS_MIN_CHANNELS = 256
+TAPS_BACKWARD = False     # the backward's taps: even single-threaded, 10-15% slower with 2 threads
 ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first; 0: none)
 
 
@@ -142,12 +146,13 @@ def _store_matrix(m, out):
 
 # ---- eConv ------------------------------------------------------------------------------------
 
-def _use_taps(x, w, stride, group, out_hw):
+def _use_taps(x, w, stride, group, out_hw, backward=False):
     """Whether a convolution runs as GEMMs on shifted windows (:mod:`._taps`), not im2col + GEMM."""
     o, cg = w.shape[:2]
     work = (o // group) * cg * out_hw[0] * (out_hw[1] + 1)
     return (tuple(stride) == (1, 1) and cg >= TAPS_MIN_CHANNELS and work >= TAPS_MIN_WORK
-            and out_hw[0] * out_hw[1] >= TAPS_MIN_POSITIONS and _gemm.available(x.dtype))
+            and out_hw[0] * out_hw[1] >= TAPS_MIN_POSITIONS and (TAPS_BACKWARD or not backward)
+            and _gemm.available(x.dtype))
 
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
@@ -184,7 +189,7 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     o, _, kh, kw = w.shape
     dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", (n, o) + out_hw))
     db = dy.sum(axis=(0, 2, 3)) if bias else None
-    if _use_taps(x, w, stride, group, out_hw):
+    if _use_taps(x, w, stride, group, out_hw, backward=True):
         return conv_backward_taps(dy, x, w, pad, est, group, out_hw) + (db,)
     wm = w.reshape(group, o // group, -1)
     dx = np.zeros_like(x)

@@ -24,6 +24,7 @@ def taps_always(monkeypatch):
     monkeypatch.setattr(K, "TAPS_MIN_WORK", 0)
     monkeypatch.setattr(K, "TAPS_MIN_CHANNELS", 1)
     monkeypatch.setattr(K, "TAPS_MIN_POSITIONS", 1)
+    monkeypatch.setattr(K, "TAPS_BACKWARD", True)
 
 
 def _stride1(case):
@@ -49,18 +50,26 @@ def test_tap_gemm_convolution_parity(case, dtype, taps_always):
     x, w = c.arrays["x"], c.arrays["w"]
     geo = K.conv_geometry("t", x.shape, w.shape, c.params.get("stride", 1), c.params.get("pad", 0),
                           c.params.get("est", 1), c.params.get("group", 1))
-    assert K._use_taps(x, w, geo[0], geo[3], geo[4])       # the new path is the one under test
+    assert K._use_taps(x, w, geo[0], geo[3], geo[4], backward=True)   # the path under test
     check_case(K, c)
 
 
-def test_taps_with_a_batch_and_the_real_thresholds():
-    # 2 images, 64 -> 128 channels, groups 2, est 2, 48x45: above the thresholds, so taps run
+def test_default_dispatch():
+    # forward: taps from 2048 positions and 256 input channels per group; backward: im2col
+    x, w = np.zeros((1, 512, 56, 56), np.float32), np.zeros((512, 512, 3, 3), np.float32)
+    assert K._use_taps(x, w, (1, 1), 1, (56, 56))
+    assert not K._use_taps(x, w, (1, 1), 1, (56, 56), backward=True)
+    assert not K._use_taps(x, w, (1, 1), 1, (28, 28))                     # 784 positions
+    assert not K._use_taps(x, w[:, :128], (1, 1), 4, (56, 56))            # 128 channels per group
+    assert not K._use_taps(x, w, (2, 2), 1, (28, 28))
+
+
+def test_taps_with_a_batch_and_groups(taps_always):
+    # 2 images, 64 -> 128 channels, groups 2, est 2, 48x45
     rng = np.random.default_rng(4)
     x = rng.normal(size=(2, 64, 48, 45))
     w = rng.normal(size=(128, 32, 3, 3))
     b = rng.normal(size=128)
-    assert K._use_taps(x, w, (1, 1), 2, (48, 45))
-    assert not K._use_taps(x[..., :28, :28], w, (1, 1), 2, (28, 28))
     y = K.conv2d(x, w, b, pad=2, est=2, group=2)
     np.testing.assert_allclose(y, ref.conv2d(x, w, b, pad=2, est=2, group=2), rtol=0, atol=1e-11)
     dy = rng.normal(size=y.shape)
