@@ -12,10 +12,13 @@ Note [unsigned indices] there).
 - MAX forward: ``acc[ox] = v if v > acc[ox] else acc[ox]`` starting from ``-inf`` (NaN never wins a
   ``>``), then ``max(acc, -FLT_MAX)`` (Caffe's initial accumulator, which is also what a window with
   no real value gives).
-- MAX backward recomputes the argmax with the same strict ``>`` in row-major tap order (i outer,
-  j inner), so the first maximum wins a tie, and routes ``dy`` to it; no real value, no gradient.
-  Tracking the index next to the value keeps LLVM from vectorizing this loop (measured, with
-  branches or selects, int64 or float indices alike), so it runs about 5x slower than the forward.
+- MAX argmax: the first maximum's flat index in its (n, c) plane (``h*W + w``; -1 for a window with
+  no real value), found with the same strict ``>`` in row-major tap order (i outer, j inner), so the
+  first maximum wins a tie and NaN never wins.  :func:`pool_argmax` tracks it per output row (the
+  index next to the value keeps LLVM from vectorizing that loop: about 5x slower than the forward);
+  :func:`pool_argmax_dense` (stride 1) finds the maximum by the plane sweep, then the first tap that
+  holds it by a second, branch-free sweep; both vectorize.  Both kernels also write ``y``.
+- MAX backward scatters ``dy`` through the argmax (:func:`pool_scatter`); no real value, no gradient.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
   ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
   not); divisor 0 gives 0 and no gradient, the econv convention of
@@ -29,7 +32,8 @@ from numba import njit, prange, uint64
 
 from ._im2col import _add, tap_ranges
 
-__all__ = ["pool_forward", "pool_forward_dense", "pool_backward"]
+__all__ = ["pool_forward", "pool_forward_dense", "pool_argmax", "pool_argmax_dense", "pool_scatter",
+           "pool_backward", "plane_hashes"]
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -170,12 +174,153 @@ def pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y):
 
 
 @njit(parallel=True, cache=True)
-def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
-    """``dx += `` the routed (MAX) or spread (AVE) ``dy``; ``dx`` zeroed by the caller.  Parallel
-    over (n, c) planes, so overlapping windows never race."""
+def pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg):
+    """MAX ``y`` and its ``arg`` (nb, C, oh, ow: flat index in the plane, -1 for none) at any
+    stride; parallel over (n, c) planes."""
+    nb, c_in, h_in, w_in = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    xf = x.reshape(-1)
+    lo, hi = tap_ranges(kw, ew, sw, pw, ow, w_in)
+    for plane in prange(nb * c_in):
+        n = plane // c_in
+        c = plane - n * c_in
+        x_plane = plane * h_in * w_in
+        best = np.empty(ow, x.dtype)
+        at_best = np.empty(ow, np.int64)
+        for oy in range(oh):
+            best[:] = -np.inf
+            at_best[:] = -1
+            for i in range(kh):
+                h = oy * sh - ph + i * eh
+                if 0 <= h < h_in:
+                    for j in range(kw):
+                        x0 = h * w_in + j * ew - pw
+                        for ox in range(lo[j], hi[j]):
+                            at = x0 + ox * sw
+                            v = xf[uint64(x_plane + at)]
+                            if v > best[ox]:
+                                best[ox] = v
+                                at_best[ox] = at
+            for ox in range(ow):
+                a = best[ox]
+                y[n, c, oy, ox] = a if a > -FLT_MAX else -FLT_MAX
+                arg[n, c, oy, ox] = at_best[ox]
+
+
+@njit(parallel=True, cache=True)
+def pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg):
+    """:func:`pool_argmax` for stride 1: the plane sweep of :func:`pool_forward_dense` gives each
+    window's maximum ``m``, then a second sweep over the taps in reverse order sets
+    ``tap[t] = k`` where ``xp[t + off_k] == m[t]``, so the first tap holding the maximum is left
+    (``==`` ties -0.0 with +0.0 as ``>`` does; a window with ``m = -inf`` has no real value: -1).
+    Both sweeps are branch-free (the tap update is arithmetic, not a conditional store), which
+    vectorizes; tracking the tap inside the first sweep, with selects, measured 2-4x slower."""
+    nb, c_in, h_in, w_in = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    hp = oh + (kh - 1) * eh
+    wp = ow + (kw - 1) * ew
+    span = (oh - 1) * wp + ow
+    yf = y.reshape(-1)
+    af = arg.reshape(-1)
+    shift = np.zeros(kh * kw, np.int64)     # tap k's offset in the plane: i*est_h*W + j*est_w
+    for i in range(kh):
+        for j in range(kw):
+            shift[i * kw + j] = i * eh * w_in + j * ew
+    for plane in prange(nb * c_in):
+        n = plane // c_in
+        c = plane - n * c_in
+        xp = np.empty(hp * wp, x.dtype)
+        for r in range(hp):
+            h = r - ph
+            base = r * wp
+            if h < 0 or h >= h_in:
+                xp[base: base + wp] = -np.inf
+                continue
+            lo = min(max(pw, 0), wp)
+            hi = min(max(w_in + pw, lo), wp)
+            xp[base: base + lo] = -np.inf
+            xp[base + lo: base + hi] = x[n, c, h, lo - pw: hi - pw]
+            xp[base + hi: base + wp] = -np.inf
+        acc = np.empty(span, x.dtype)
+        acc[:] = -np.inf
+        other = np.empty(span, x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * eh * wp + j * ew
+                for t in range(span):
+                    v = xp[uint64(t + off)]
+                    a = acc[uint64(t)]
+                    other[uint64(t)] = v if v > a else a
+                acc, other = other, acc
+        tap = np.zeros(span, np.int32)
+        for k in range(kh * kw - 1, -1, -1):
+            i = k // kw
+            off = i * eh * wp + (k - i * kw) * ew
+            k32 = np.int32(k)
+            for t in range(span):
+                hit = np.int32(xp[uint64(t + off)] == acc[uint64(t)])
+                now = tap[uint64(t)]
+                tap[uint64(t)] = now + (k32 - now) * hit
+        y0 = plane * oh * ow
+        for oy in range(oh):
+            row = (oy - ph) * w_in - pw            # + ox + shift[k]: the winner's flat index
+            for ox in range(ow):
+                a = acc[uint64(oy * wp + ox)]
+                at = row + ox + shift[uint64(tap[uint64(oy * wp + ox)])]
+                yf[uint64(y0 + oy * ow + ox)] = a if a > -FLT_MAX else -FLT_MAX
+                af[uint64(y0 + oy * ow + ox)] = at if a > -np.inf else -1
+
+
+@njit(parallel=True, cache=True)
+def pool_scatter(dy, arg, dx):
+    """MAX backward: ``dx[n, c].flat[arg] += dy`` for every output with ``arg >= 0``; every plane
+    of ``dx`` is zeroed here first.  Parallel over (n, c) planes, so overlapping windows never
+    race.  Returns how many entries lay outside ``[-1, H*W)`` (those are skipped)."""
+    nb, c_in, h_in, w_in = dx.shape
+    hw = h_in * w_in
+    ohw = dy.shape[2] * dy.shape[3]
+    gf = dy.reshape(-1)
+    af = arg.reshape(-1)
+    df = dx.reshape(-1)
+    bad = np.zeros(nb * c_in, np.int64)
+    for plane in prange(nb * c_in):
+        g0 = plane * ohw
+        x0 = plane * hw
+        df[x0: x0 + hw] = 0
+        for o in range(ohw):
+            a = af[uint64(g0 + o)]
+            if a >= 0 and a < hw:
+                df[uint64(x0 + a)] += gf[uint64(g0 + o)]
+            elif a != -1:
+                bad[plane] += 1
+    return bad.sum()
+
+
+@njit(parallel=True, cache=True)
+def _hashes(words, out):
+    for plane in prange(words.shape[0]):
+        h = uint64(0)
+        for k in range(words.shape[1]):
+            h += uint64(words[plane, k]) * uint64(2 * k + 1)
+        out[plane] = h
+
+
+def plane_hashes(x):
+    """``[sum_k bits_k * (2k + 1) mod 2**64]`` over the raw 32- or 64-bit words ``bits`` of each
+    (n, c) plane of C-contiguous ``x``: a fingerprint that changes whenever one value changes (the
+    factor is odd, hence invertible mod 2**64), used to notice an input modified after its forward."""
+    words = x.reshape(x.shape[0] * x.shape[1], -1).view(np.uint32 if x.itemsize == 4 else np.uint64)
+    out = np.empty(words.shape[0], np.uint64)
+    _hashes(words, out)
+    return out
+
+
+@njit(parallel=True, cache=True)
+def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, dx):
+    """AVE backward: ``dx += `` each ``dy`` spread over its window's taps on the image, divided by
+    the window's divisor; ``dx`` zeroed by the caller.  Parallel over (n, c) planes."""
     nb, c_in, h_in, w_in = x.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    xf = x.reshape(-1)
     gf = dy.reshape(-1)
     df = dx.reshape(-1)
     lo, hi = tap_ranges(kw, ew, sw, pw, ow, w_in)
@@ -183,36 +328,14 @@ def pool_backward(dy, x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, dx):
     cnt_w = _counts(ow, sw, pw, kw, ew, w_in)
     for plane in prange(nb * c_in):
         x_plane = plane * h_in * w_in
-        if is_max:
-            best = np.empty(ow, x.dtype)
-            arg = np.empty(ow, np.int64)
-            for oy in range(oh):
-                best[:] = -np.inf
-                arg[:] = -1
-                for i in range(kh):
-                    h = oy * sh - ph + i * eh
-                    if 0 <= h < h_in:
-                        for j in range(kw):
-                            x0 = x_plane + h * w_in + j * ew - pw
-                            for ox in range(lo[j], hi[j]):
-                                at = x0 + ox * sw
-                                v = xf[uint64(at)]
-                                if v > best[ox]:
-                                    best[ox] = v
-                                    arg[ox] = at
-                g0 = (plane * oh + oy) * ow
-                for ox in range(ow):
-                    if arg[ox] >= 0:
-                        df[uint64(arg[ox])] += gf[uint64(g0 + ox)]
-        else:
-            share = np.empty(ow, x.dtype)
-            for oy in range(oh):
-                g0 = (plane * oh + oy) * ow
-                for ox in range(ow):       # a tap on the image has divisor >= 1
-                    div = cnt_h[oy] * cnt_w[ox]
-                    share[ox] = gf[g0 + ox] / div if div > 0 else 0.0
-                for i in range(kh):
-                    h = oy * sh - ph + i * eh
-                    if 0 <= h < h_in:
-                        for j in range(kw):
-                            _add(df, x_plane + h * w_in + j * ew - pw, sw, share, 0, lo[j], hi[j])
+        share = np.empty(ow, x.dtype)
+        for oy in range(oh):
+            g0 = (plane * oh + oy) * ow
+            for ox in range(ow):       # a tap on the image has divisor >= 1
+                div = cnt_h[oy] * cnt_w[ox]
+                share[ox] = gf[g0 + ox] / div if div > 0 else 0.0
+            for i in range(kh):
+                h = oy * sh - ph + i * eh
+                if 0 <= h < h_in:
+                    for j in range(kw):
+                        _add(df, x_plane + h * w_in + j * ew - pw, sw, share, 0, lo[j], hi[j])

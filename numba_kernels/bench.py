@@ -1,22 +1,29 @@
 """``econv bench``: eConv/ePool speed, side by side in one run, with ratios (DESIGN.md section 5).
 
-What it measures, each op timed by every implementation in alternation (round-robin, the minimum of
-``--repeat`` rounds, each timed call preceded by an untimed one of the same implementation), so the
-ratios come from one run on one machine:
+What it measures, each op timed by every implementation in the same interleaved rounds (round-robin
+over the implementations, ``--repeat`` rounds, each timed call preceded by an untimed one of the
+same implementation; the NumPy reference takes part in the same rounds), reported as the median and
+the min-max range of the rounds, so the ratios (of medians) come from one run on one machine.
+PyTorch runs with as many threads as Numba (``torch.set_num_threads``):
 
 - eConv forward and backward at VGG conv5 sizes: 512 -> 512 channels, 3x3 kernel, 28x28 and 56x56,
-  est 2 and 4 with pad = est (the dense VGG layers): ``numba_kernels.cpu`` versus the NumPy reference
+  est 2 and 4 with pad = est (the dense VGG layers), and two smaller layers (64 channels at 56x56,
+  256 channels at 28x28, est 2): ``numba_kernels.cpu`` versus the NumPy reference
   and PyTorch CPU (``conv2d`` with ``dilation``; backward = ``aten.convolution_backward`` alone);
   GFLOP/s versus this machine's sgemm rate, measured with ``np.dot`` in float32 on the GEMM each
   layer runs (M = 512, K = 512*9, N = H*W), in the same rounds: the ceiling of an im2col design.
 - ePool forward and backward on the same inputs: MAX with kernel 2, stride 1, est E (a densified
   2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``
-  (backward = ``aten.max_pool2d_with_indices_backward`` alone); AVE against the reference only
-  (PyTorch's ``avg_pool2d`` has no dilation).
+  (backward = ``aten.max_pool2d_with_indices_backward`` alone, from the indices its forward saved;
+  ours likewise from :func:`numba_kernels.cpu.pool2d_argmax`'s argmax, and in the column
+  ``numba-remembered`` from the argmax ``pool2d`` remembered, after checking that ``x`` is unchanged,
+  which is what a Net runs); AVE against the reference only (PyTorch's ``avg_pool2d`` has no
+  dilation).
 - On a GPU (``numba.cuda.is_available()``, not the simulator): ``numba_kernels.cuda`` versus
   PyTorch/cuDNN in float32 with TF32 off, arrays resident on the device.
 
-``--quick`` uses 64 channels at 14x14 and 28x28; ``--json FILE`` saves every number.  PyTorch is
+``--quick`` uses 64 channels at 14x14 and 28x28; ``--json FILE`` saves every number (each round's
+time too).  PyTorch is
 optional (``pip install torch``): without it those columns are empty.
 
 ``--dense`` measures whole nets instead, on ``Net(backend="numba")`` (PyTorch not loaded): VGG-16
@@ -81,7 +88,8 @@ def _torch(numba_first=False):
     By default imported before :mod:`numba_kernels.cpu`, so PyTorch keeps its default OpenMP
     settings and the Numba kernels take the ``workqueue`` threading layer.  ``numba_first`` imports
     the kernels first: both then share one OpenMP runtime with passive waiting, the setting of a
-    process without PyTorch (see :mod:`numba_kernels.cpu`).
+    process without PyTorch (see :mod:`numba_kernels.cpu`).  Either way PyTorch then uses as many
+    threads as Numba.
     """
     if numba_first:
         import numba_kernels.cpu  # noqa: F401
@@ -89,11 +97,25 @@ def _torch(numba_first=False):
         import torch
     except ImportError:
         return None
+    import numba
+    torch.set_num_threads(numba.get_num_threads())
     return torch
 
 
+class Timing:
+    """The rounds' times (seconds) of one implementation: ``median``, ``low``, ``high``."""
+
+    def __init__(self, samples):
+        self.samples = list(samples)
+        self.median = float(np.median(self.samples))
+        self.low, self.high = min(self.samples), max(self.samples)
+
+    def as_dict(self):
+        return {"median": self.median, "min": self.low, "max": self.high, "rounds": self.samples}
+
+
 def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
-    """``{name: best seconds}`` over ``repeat`` round-robin rounds.
+    """``{name: Timing}`` over ``repeat`` round-robin rounds.
 
     In every round each implementation first pauses ``SETTLE`` seconds (OpenBLAS workers spin for
     about 0.1 s after a GEMM and would slow down whatever runs next), then runs twice, and only the
@@ -101,7 +123,7 @@ def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
     milliseconds on a VM.
     """
     sync = sync or (lambda: None)
-    best = {}
+    samples = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
             if len(fns) > 1:
@@ -111,24 +133,26 @@ def timed_rounds(fns: dict, repeat: int, sync=None) -> dict:
             start = time.perf_counter()
             fn()
             sync()
-            best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
-    return best
+            samples[name].append(time.perf_counter() - start)
+    return {name: Timing(v) for name, v in samples.items()}
 
 
 # ---- the measured configurations ----------------------------------------------------------------
 
 def configs(quick: bool):
-    channels, sizes = (64, (14, 28)) if quick else (512, (28, 56))
-    return [dict(c=channels, hw=hw, est=est) for hw in sizes for est in (2, 4)]
+    if quick:
+        return [dict(c=64, hw=hw, est=est) for hw in (14, 28) for est in (2, 4)]
+    return ([dict(c=512, hw=hw, est=est) for hw in (28, 56) for est in (2, 4)]
+            + [dict(c=64, hw=56, est=2), dict(c=256, hw=28, est=2)])
 
 
-def _fmt_ms(t):
-    return "-" if t is None else f"{t * 1e3:9.2f}"
+def _fmt(t):
+    return f"{t.median * 1e3:.2f} [{t.low * 1e3:.2f}-{t.high * 1e3:.2f}]"
 
 
 def _ratio(a, b):
-    """How many times faster numba is than ``b`` (``b / a``)."""
-    return None if (a is None or b is None) else b / a
+    """How many times faster numba is than ``b``: the ratio of the medians."""
+    return None if (a is None or b is None) else b.median / a.median
 
 
 class Report:
@@ -140,7 +164,6 @@ class Report:
         print(msg, file=self.out, flush=True)
 
     def add(self, **row):
-        self.rows.append(row)
         t = row["times"]
         extra = ""
         if row.get("gflops") is not None:
@@ -149,7 +172,9 @@ class Report:
                 extra += f" = {100 * row['gflops'] / row['sgemm_gflops']:.0f}% of sgemm"
         ratios = "  ".join(f"x{r:.2f} vs {k}" for k, r in row["ratios"].items() if r is not None)
         self.say(f"  {row['op']:<22} {row['size']:<18} "
-                 + "  ".join(f"{k} {_fmt_ms(v)} ms" for k, v in t.items()) + f"  {ratios}{extra}")
+                 + "  ".join(f"{k} {_fmt(v)} ms" for k, v in t.items()) + f"  {ratios}{extra}")
+        self.rows.append({**row, "times": {k: v.median for k, v in t.items()},
+                          "timings": {k: v.as_dict() for k, v in t.items()}})
 
 
 # ---- CPU ----------------------------------------------------------------------------------------
@@ -181,7 +206,6 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
     report.say("warming up the thread pools (BLAS, Numba, PyTorch) ...")
     warm_up(torch)
     rng = np.random.default_rng(0)
-    ref_repeat = 1
     items = configs(quick)
     for idx, cfg in enumerate(items, 1):
         c, hw, e = cfg["c"], cfg["hw"], cfg["est"]
@@ -205,38 +229,39 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
             fwd["torch"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=e, dilation=e)
             bwd["torch"] = lambda: torch.ops.aten.convolution_backward(
                 tdy, tx, tw, [c], [1, 1], [e, e], [e, e], False, [0, 0], 1, [True, True, True])
+        if with_reference:
+            fwd["reference"] = lambda: ref.conv2d(x, w, b, pad=e, est=e)
+            bwd["reference"] = lambda: ref.conv2d_backward(dy, x, w, pad=e, est=e)
         t_fwd = timed_rounds(fwd, repeat)
         t_bwd = timed_rounds(bwd, repeat)
-        sgemm = flops / t_fwd.pop("sgemm") / 1e9
-        report.say(f"  sgemm (np.dot float32, {c} x {9 * c} x {hw * hw}): {sgemm:.0f} GFLOP/s")
-        if with_reference:
-            t_fwd.update(timed_rounds({"reference": lambda: ref.conv2d(x, w, b, pad=e, est=e)},
-                                      ref_repeat))
-            t_bwd.update(timed_rounds(
-                {"reference": lambda: ref.conv2d_backward(dy, x, w, pad=e, est=e)}, ref_repeat))
+        sgemm = flops / t_fwd.pop("sgemm").median / 1e9
+        report.say(f"  sgemm (np.dot float32, {c} x {9 * c} x {hw * hw}): {sgemm:.0f} GFLOP/s (median)")
         for op, t, fl in (("eConv forward", t_fwd, flops), ("eConv backward", t_bwd, 2 * flops)):
-            report.add(op=op, size=size, times=t, gflops=fl / t["numba"] / 1e9, sgemm_gflops=sgemm,
+            report.add(op=op, size=size, times=t, gflops=fl / t["numba"].median / 1e9,
+                       sgemm_gflops=sgemm,
                        ratios={k: _ratio(t["numba"], t.get(k)) for k in ("torch", "reference")})
 
         for mode, k, p in (("max", 2, 0), ("max", 3, 1), ("ave", 2, 0)):
             y = nk.pool2d(x, k, 1, p, e, mode=mode)
             gy = rng.standard_normal(y.shape, dtype=np.float32)
             fwd = {"numba": lambda: nk.pool2d(x, k, 1, p, e, mode=mode)}
-            bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, mode=mode)}
+            if mode == "max":
+                _, arg = nk.pool2d_argmax(x, k, 1, p, e)
+                bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, argmax=arg),
+                       "numba-remembered": lambda: nk.pool2d_backward(gy, x, k, 1, p, e)}
+            else:
+                bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, mode=mode)}
             if torch is not None and mode == "max":
                 tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
                 _, idx_t = torch.ops.aten.max_pool2d_with_indices(tx, [k, k], [1, 1], [p, p], [e, e])
                 fwd["torch"] = lambda: torch.nn.functional.max_pool2d(tx, k, 1, p, dilation=e)
                 bwd["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
                     tgy, tx, [k, k], [1, 1], [p, p], [e, e], False, idx_t)
+            if with_reference:
+                fwd["reference"] = lambda: ref.pool2d(x, k, 1, p, e, mode=mode)
+                bwd["reference"] = lambda: ref.pool2d_backward(gy, x, k, 1, p, e, mode=mode)
             t_fwd = timed_rounds(fwd, repeat)
             t_bwd = timed_rounds(bwd, repeat)
-            if with_reference:
-                t_fwd.update(timed_rounds(
-                    {"reference": lambda: ref.pool2d(x, k, 1, p, e, mode=mode)}, ref_repeat))
-                t_bwd.update(timed_rounds(
-                    {"reference": lambda: ref.pool2d_backward(gy, x, k, 1, p, e, mode=mode)},
-                    ref_repeat))
             label = f"ePool {mode.upper()} k{k} p{p}"
             for op, t in ((label + " fwd", t_fwd), (label + " bwd", t_bwd)):
                 report.add(op=op, size=size, times=t, gflops=None, sgemm_gflops=None,
@@ -287,7 +312,8 @@ def bench_gpu(report, quick, repeat, torch):
                             ("ePool MAX k2 fwd (GPU)", pool_f, None)):
             t = timed_rounds(fns, repeat, sync)
             report.add(op=op, size=size, times=t,
-                       gflops=None if fl is None else fl / t["numba.cuda"] / 1e9, sgemm_gflops=None,
+                       gflops=None if fl is None else fl / t["numba.cuda"].median / 1e9,
+                       sgemm_gflops=None,
                        ratios={"cudnn": _ratio(t["numba.cuda"], t.get("cudnn"))})
 
 
@@ -508,7 +534,8 @@ def run(quick=False, repeat=5, json_path=None, with_reference=True, out=None,
                      json_path, report)
     if torch is None:
         report.say("PyTorch is not installed: no PyTorch columns (pip install torch)")
-    report.say("times: best of the rounds, ms; 'xR vs I' = numba is R times as fast as I")
+    report.say(f"times: median [min-max] of {repeat} interleaved rounds, ms; 'xR vs I' = numba is R "
+               "times as fast as I (ratio of medians)")
     bench_cpu(report, quick, repeat, with_reference, torch)
 
     from numba import config, cuda

@@ -16,9 +16,18 @@ Deconvolution's im2col/col2im use the convolution geometry with the roles of inp
 exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
 chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
 
+At stride 1 (every densified layer) a convolution forward on big planes with many channels skips
+the column buffer: :mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the
+input (``TAPS_MIN_POSITIONS`` and the thresholds after it; im2col stays for strided layers, small
+planes, fewer channels and a NumPy without its bundled OpenBLAS, see :mod:`numba_kernels._gemm`).
+The backward's taps (dx and dw) are there too, but off (``TAPS_BACKWARD``): they measured no faster.
+
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
-padded planes, which vectorizes better than output rows.
+padded planes, which vectorizes better than output rows.  MAX backward scatters ``dy`` through the
+first maximum's index (Caffe's ``max_idx_``): :func:`pool2d_argmax` returns it with the forward,
+``pool2d_backward(..., argmax=...)`` takes it, and a stride-1 MAX :func:`pool2d` remembers it for
+its input (see :func:`pool2d_backward`), so a Net's backward needs no recomputation.
 
 Arguments are checked, and output sizes computed, by the reference's own helpers
 (:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.
@@ -65,14 +74,26 @@ import numpy as np  # noqa: E402
 from reference.checks import group_slices, like  # noqa: E402
 
 from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
+from . import _gemm  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
-from ._pool import pool_backward, pool_forward, pool_forward_dense  # noqa: E402
+from ._pool import (pool_argmax, pool_argmax_dense, pool_backward, pool_forward,  # noqa: E402
+                    pool_forward_dense, pool_scatter, plane_hashes)
+from ._taps import conv_backward_taps, conv_forward_taps  # noqa: E402
 
 __all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d", "pool2d_backward",
-           "COL_BUDGET"]
+           "pool2d_argmax", "COL_BUDGET"]
 
 COL_BUDGET = 1 << 24   # elements of one column buffer (64 MiB in float32)
 DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n, c) planes on
+# Stride-1 conv forward as GEMMs on shifted windows (_taps) from this many output positions per
+# image, multiply-adds per tap, image and group, and input channels per group; measured on 2 shared
+# cores (BENCHMARKS.md): at 512x28x28 im2col was 5-8% faster, at 512x56x56 the taps 10-30% faster
+# single-threaded and even with 2 threads, and at 64-256 channels (VGG conv1-conv3) 6-11% slower.
+TAPS_MIN_POSITIONS = 2048
+TAPS_MIN_WORK = 1 << 22
+TAPS_MIN_CHANNELS = 256
+TAPS_BACKWARD = False     # the backward's taps: even single-threaded, 10-15% slower with 2 threads
+ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first; 0: none)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -125,14 +146,26 @@ def _store_matrix(m, out):
 
 # ---- eConv ------------------------------------------------------------------------------------
 
+def _use_taps(x, w, stride, group, out_hw, backward=False):
+    """Whether a convolution runs as GEMMs on shifted windows (:mod:`._taps`), not im2col + GEMM."""
+    o, cg = w.shape[:2]
+    work = (o // group) * cg * out_hw[0] * (out_hw[1] + 1)
+    return (tuple(stride) == (1, 1) and cg >= TAPS_MIN_CHANNELS and work >= TAPS_MIN_WORK
+            and out_hw[0] * out_hw[1] >= TAPS_MIN_POSITIONS and (TAPS_BACKWARD or not backward)
+            and _gemm.available(x.dtype))
+
+
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
-    """eConv forward (:func:`reference.conv2d`): im2col + one GEMM per group."""
+    """eConv forward (:func:`reference.conv2d`): im2col + one GEMM per group, or at stride 1 one
+    GEMM per kernel row on shifted windows of the input (:mod:`._taps`)."""
     what = "conv2d"
     x, w = _inputs(what, x, w)
     stride, pad, est, group, out_hw = conv_geometry(what, x.shape, w.shape, stride, pad, est, group)
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
     b = _bias(b, x.dtype, what, o)
+    if _use_taps(x, w, stride, group, out_hw):
+        return conv_forward_taps(x, w, b, pad, est, group, out_hw)
     wm = w.reshape(group, o // group, -1)
     y = np.empty((n, o) + out_hw, dtype=x.dtype)
     for part in _chunks(n, c * kh * kw * out_hw[0] * out_hw[1]):
@@ -155,6 +188,9 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
     n, c = x.shape[:2]
     o, _, kh, kw = w.shape
     dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", (n, o) + out_hw))
+    db = dy.sum(axis=(0, 2, 3)) if bias else None
+    if _use_taps(x, w, stride, group, out_hw, backward=True):
+        return conv_backward_taps(dy, x, w, pad, est, group, out_hw) + (db,)
     wm = w.reshape(group, o // group, -1)
     dx = np.zeros_like(x)
     dw = np.zeros_like(wm)
@@ -166,7 +202,6 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
         for g in range(group):                  # the column buffer now receives d(col)
             np.dot(wm[g].T, dym[g], out=col[g])
         _add_columns(col, (kh, kw), stride, pad, est, out_hw, dx[part])
-    db = dy.sum(axis=(0, 2, 3)) if bias else None
     return dx, dw.reshape(w.shape), db
 
 
@@ -223,26 +258,131 @@ def _pool_args(geo):
     return kh, kw, sh, sw, ph, pw, eh, ew, geo.mode == "max"
 
 
-def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
-    """ePool forward (:func:`reference.pool2d`): direct kernel, Caffe's rules."""
-    x = np.ascontiguousarray(check_x(x, "pool2d"))
-    geo = pool_geometry("pool2d", x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+def _dense_planes(x, geo):
+    return tuple(geo.stride) == (1, 1) and x.shape[0] * x.shape[1] >= DENSE_MIN_PLANES
+
+
+def _argmax_dtype(x):
+    return np.int32 if x.shape[2] * x.shape[3] < 2**31 else np.int64
+
+
+def _max_argmax(x, geo):
+    """MAX ``(y, argmax)`` of checked, C-contiguous ``x``."""
     y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
-    kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
-    if (sh, sw) == (1, 1) and x.shape[0] * x.shape[1] >= DENSE_MIN_PLANES:
-        pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y)   # one plane per task
+    arg = np.empty(y.shape, dtype=_argmax_dtype(x))
+    kh, kw, sh, sw, ph, pw, eh, ew, _ = _pool_args(geo)
+    if _dense_planes(x, geo):
+        pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg)
     else:
-        pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y)  # one output row per task
+        pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg)
+    return y, arg
+
+
+class _ArgmaxMemory:
+    """The argmax of the latest stride-1 MAX forwards, by input object (Caffe keeps ``max_idx_`` per
+    layer; a Net's Pooling layer calls ``pool2d_backward`` on the very array its forward pooled).
+
+    An entry is used only for the same live object (a weak reference: a new array never inherits
+    an old one's entry), the same geometry, and unchanged contents: each plane's fingerprint
+    (:func:`._pool.plane_hashes`, which changes whenever a single value changes) is compared first;
+    a mismatch recomputes.  At most ``ARGMAX_MEMORY`` entries, the oldest forgotten first.
+    """
+
+    def __init__(self):
+        self.entries = {}
+
+    def _key(self, x, geo):
+        return (id(x), x.shape, x.dtype.str, geo.kernel, geo.stride, geo.pad, geo.est, geo.out_hw)
+
+    def remember(self, x, geo, arg, hashes):
+        import weakref
+        key = self._key(x, geo)
+        self.entries.pop(key, None)
+        try:
+            ref = weakref.ref(x, lambda _, k=key: self.entries.pop(k, None))
+        except TypeError:          # not weak-referenceable: nothing remembered
+            return
+        self.entries[key] = (ref, arg, hashes)
+        while len(self.entries) > ARGMAX_MEMORY:
+            self.entries.pop(next(iter(self.entries)))
+
+    def recall(self, x, geo, xc):
+        entry = self.entries.get(self._key(x, geo))
+        if entry is None or entry[0]() is not x:
+            return None
+        return entry[1] if np.array_equal(plane_hashes(xc), entry[2]) else None
+
+    def clear(self):
+        self.entries.clear()
+
+
+ARGMAX = _ArgmaxMemory()
+
+
+def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
+    """ePool forward (:func:`reference.pool2d`): direct kernel, Caffe's rules.  Stride-1 MAX on
+    enough planes also records the argmax for :func:`pool2d_backward` on the same ``x``."""
+    xc = np.ascontiguousarray(check_x(x, "pool2d"))
+    geo = pool_geometry("pool2d", xc.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
+    if is_max and _dense_planes(xc, geo) and isinstance(x, np.ndarray) and ARGMAX_MEMORY > 0:
+        y, arg = _max_argmax(xc, geo)
+        ARGMAX.remember(x, geo, arg, plane_hashes(xc))
+        return y
+    y = np.empty(xc.shape[:2] + geo.out_hw, dtype=xc.dtype)
+    if _dense_planes(xc, geo):
+        pool_forward_dense(xc, kh, kw, ph, pw, eh, ew, is_max, y)   # one plane per task
+    else:
+        pool_forward(xc, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y)  # one output row per task
     return y
 
 
-def pool2d_backward(dy, x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
-    """ePool backward (:func:`reference.pool2d_backward`): ``dx``; MAX recomputes the argmax."""
-    what = "pool2d_backward"
+def pool2d_argmax(x, kernel, stride=1, pad=0, est=1, round_mode="ceil", pad_end=0):
+    """MAX ePool forward with Caffe's mask: ``(y, argmax)``, ``y`` as :func:`pool2d` gives it and
+    ``argmax[n, c, oy, ox]`` the flat index ``h*W + w`` in plane ``(n, c)`` of the window's first
+    maximum (row-major tap order, NaN never wins), -1 where the window has no real value; int32
+    (int64 for planes of 2**31 pixels or more).  Pass it to ``pool2d_backward(..., argmax=)``."""
+    what = "pool2d_argmax"
     x = np.ascontiguousarray(check_x(x, what))
-    geo = pool_geometry(what, x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
-    dy = np.ascontiguousarray(like(dy, x.dtype, what, "dy", x.shape[:2] + geo.out_hw))
-    dx = np.zeros_like(x)
-    pool_backward(dy, x, *_pool_args(geo), dx)
-    return dx
+    geo = pool_geometry(what, x.shape, kernel, stride, pad, est, "max", round_mode, pad_end)
+    return _max_argmax(x, geo)
 
+
+def _check_argmax(argmax, shape, what):
+    argmax = np.asarray(argmax)
+    if argmax.dtype not in (np.int32, np.int64):
+        raise ValueError(f"{what}: argmax must be int32 or int64, got {argmax.dtype}")
+    if argmax.shape != tuple(shape):
+        raise ValueError(f"{what}: argmax must have shape {tuple(shape)}, got {argmax.shape}")
+    return np.ascontiguousarray(argmax)
+
+
+def pool2d_backward(dy, x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0,
+                    argmax=None):
+    """ePool backward (:func:`reference.pool2d_backward`): ``dx``.
+
+    MAX routes each ``dy`` to its window's first maximum: through ``argmax`` when given (from
+    :func:`pool2d_argmax`; entries outside ``[-1, H*W)`` raise ValueError), else through the argmax
+    the latest stride-1 :func:`pool2d` of this same, unmodified ``x`` recorded, else recomputed."""
+    what = "pool2d_backward"
+    xc = np.ascontiguousarray(check_x(x, what))
+    geo = pool_geometry(what, xc.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    dy = np.ascontiguousarray(like(dy, xc.dtype, what, "dy", xc.shape[:2] + geo.out_hw))
+    kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
+    if not is_max:
+        if argmax is not None:
+            raise ValueError(f"{what}: argmax is only for MAX pooling")
+        dx = np.zeros_like(xc)
+        pool_backward(dy, xc, kh, kw, sh, sw, ph, pw, eh, ew, dx)
+        return dx
+    if argmax is not None:
+        argmax = _check_argmax(argmax, dy.shape, what)
+    elif isinstance(x, np.ndarray):
+        argmax = ARGMAX.recall(x, geo, xc)
+    if argmax is None:
+        argmax = _max_argmax(xc, geo)[1]
+    dx = np.empty_like(xc)
+    if pool_scatter(dy, argmax, dx):
+        raise ValueError(f"{what}: argmax entries must lie in [-1, {xc.shape[2] * xc.shape[3]}) "
+                         "(H*W of x)")
+    return dx

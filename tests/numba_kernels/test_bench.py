@@ -36,6 +36,25 @@ def test_bench_subcommand_runs_and_saves_json(tiny, tmp_path, capsys):
     assert {"eConv forward", "eConv backward", "ePool AVE k2 p0 bwd"} <= ops
     for row in saved["results"]:
         assert row["times"]["numba"] > 0 and row["ratios"]["reference"] > 0
+        for timing in row["timings"].values():       # every column timed in the same rounds
+            assert len(timing["rounds"]) == 1
+            assert timing["min"] <= timing["median"] <= timing["max"]
+    max_bwd = next(r for r in saved["results"] if r["op"] == "ePool MAX k2 p0 bwd")
+    assert "numba-remembered" in max_bwd["times"]
+
+
+def test_timed_rounds_interleave_and_summarise(monkeypatch):
+    monkeypatch.setattr(bench, "SETTLE", 0.0)
+    order = []
+    t = bench.timed_rounds({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, 3)
+    assert order == ["a", "a", "b", "b"] * 3          # untimed + timed call, in turn, per round
+    assert len(t["a"].samples) == 3 and t["a"].low <= t["a"].median <= t["a"].high
+
+
+def test_default_sizes_are_conv5_plus_a_64_and_a_256_channel_layer():
+    sizes = [(c["c"], c["hw"], c["est"]) for c in bench.configs(False)]
+    assert sizes[:4] == [(512, 28, 2), (512, 28, 4), (512, 56, 2), (512, 56, 4)]
+    assert {c for c, _, _ in sizes[4:]} == {64, 256}
 
 
 def test_bench_without_reference_and_bad_repeat(tiny):

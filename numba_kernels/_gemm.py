@@ -1,0 +1,100 @@
+"""``C = alpha * op(A) @ op(B) + beta * C`` on views with any leading dimension: the CBLAS ``?gemm`` of
+the OpenBLAS that NumPy itself loaded (same library, same thread pool as ``np.dot``).
+
+``np.dot`` has no ``beta`` and needs each operand to be a whole 2-D array: accumulating the k*k taps of
+a convolution into one output with it costs an extra read-modify-write pass of the output per tap.
+CBLAS takes a pointer and a leading dimension, so a tap's operand can be a window of a larger
+buffer (a column offset into a flattened padded plane) and every tap adds into the same output.
+
+The library is NumPy's bundled ``scipy-openblas`` (symbols ``scipy_cblas_sgemm64_`` and
+``scipy_cblas_dgemm64_``, 64-bit integers); :func:`available` is False when NumPy was built against
+another BLAS (MKL, Accelerate, a system OpenBLAS), and callers then fall back to ``np.dot``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+
+import numpy as np
+
+__all__ = ["available", "gemm"]
+
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
+
+_SYMBOLS = {np.dtype(np.float32): ("scipy_cblas_sgemm64_", ctypes.c_float),
+            np.dtype(np.float64): ("scipy_cblas_dgemm64_", ctypes.c_double)}
+_funcs = None
+
+
+def _library():
+    """NumPy's bundled OpenBLAS (already loaded by ``import numpy``; dlopen returns that copy)."""
+    root = os.path.dirname(os.path.dirname(np.__file__))
+    for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "libscipy_openblas64_*"))):
+        try:
+            return ctypes.CDLL(path)
+        except OSError:
+            continue
+    return None
+
+
+def _load():
+    global _funcs
+    if _funcs is None:
+        _funcs = {}
+        lib = _library()
+        for dtype, (name, scalar) in _SYMBOLS.items():
+            fn = getattr(lib, name, None) if lib is not None else None
+            if fn is None:
+                continue
+            i64, ptr = ctypes.c_int64, ctypes.c_void_p
+            fn.restype = None
+            fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, i64, i64, i64, scalar, ptr, i64,
+                           ptr, i64, scalar, ptr, i64]
+            _funcs[dtype] = fn
+    return _funcs
+
+
+def available(dtype) -> bool:
+    """Whether :func:`gemm` works for ``dtype`` (float32 / float64) in this process."""
+    return np.dtype(dtype) in _load()
+
+
+def _operand(a):
+    """(pointer, leading dimension) of a row-major 2-D view (unit stride along its last axis; the
+    stride of an axis of length 1 does not matter)."""
+    item = a.itemsize
+    rows, cols = a.shape if a.ndim == 2 else (0, 0)
+    ld = a.strides[0] // item if rows > 1 else max(cols, 1)
+    if a.ndim != 2 or (cols > 1 and a.strides[1] != item) or (rows > 1 and a.strides[0] % item) \
+            or ld < cols:
+        raise ValueError(f"gemm: operand with shape {a.shape} and strides {a.strides} is not a "
+                         "row-major matrix view")
+    return a.ctypes.data, ld
+
+
+def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
+    """``c = alpha * op(a) @ op(b) + beta * c`` in place; ``op(m)`` is ``m.T`` when ``trans_*``.
+
+    ``a``, ``b``, ``c``: 2-D views of one dtype with unit stride along the last axis (windows of
+    bigger buffers are fine; ``c`` must not overlap ``a`` or ``b``)."""
+    fn = _load()[c.dtype]
+    m, n = c.shape
+    ka = a.shape[0] if trans_a else a.shape[1]
+    kb = b.shape[1] if trans_b else b.shape[0]
+    ma = a.shape[1] if trans_a else a.shape[0]
+    nb = b.shape[0] if trans_b else b.shape[1]
+    if ka != kb or ma != m or nb != n or not (a.dtype == b.dtype == c.dtype):
+        raise ValueError(f"gemm: shapes {a.shape}{'T' if trans_a else ''} @ "
+                         f"{b.shape}{'T' if trans_b else ''} -> {c.shape} do not match")
+    if not c.flags.writeable:
+        raise ValueError("gemm: output is read-only")
+    pa, lda = _operand(a)
+    pb, ldb = _operand(b)
+    pc, ldc = _operand(c)
+    if m == 0 or n == 0:
+        return c
+    fn(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, ka,
+       alpha, pa, lda, pb, ldb, beta, pc, ldc)
+    return c
