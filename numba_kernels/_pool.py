@@ -113,6 +113,27 @@ def pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y):
                 yf[a0 + ox] = a / div if div > 0 else 0.0
 
 
+@njit(cache=True)
+def _padded_plane(x, n, c, hp, wp, ph, pw, fill):
+    """Plane ``(n, c)`` of ``x`` copied into a flat ``hp x wp`` buffer at offset ``(ph, pw)``, every
+    absent position (padding, ``pad_end``, past the input) holding ``fill``: row ``r`` of the buffer
+    is input row ``r - ph``, column ``q`` input column ``q - pw``."""
+    h_in, w_in = x.shape[2], x.shape[3]
+    xp = np.empty(hp * wp, x.dtype)
+    for r in range(hp):
+        h = r - ph
+        base = r * wp
+        if h < 0 or h >= h_in:
+            xp[base: base + wp] = fill
+            continue
+        lo = min(max(pw, 0), wp)                 # columns q with 0 <= q - pw < W
+        hi = min(max(w_in + pw, lo), wp)
+        xp[base: base + lo] = fill
+        xp[base + lo: base + hi] = x[n, c, h, lo - pw: hi - pw]
+        xp[base + hi: base + wp] = fill
+    return xp
+
+
 @njit(parallel=True, cache=True)
 def pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y):
     """:func:`pool_forward` for stride 1 (every densified ePool), one (n, c) plane per task.
@@ -134,18 +155,7 @@ def pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y):
     for plane in prange(nb * c_in):
         n = plane // c_in
         c = plane - n * c_in
-        xp = np.empty(hp * wp, x.dtype)
-        for r in range(hp):
-            h = r - ph
-            base = r * wp
-            if h < 0 or h >= h_in:
-                xp[base: base + wp] = fill
-                continue
-            lo = min(max(pw, 0), wp)                 # columns q with 0 <= q - pw < W
-            hi = min(max(w_in + pw, lo), wp)
-            xp[base: base + lo] = fill
-            xp[base + lo: base + hi] = x[n, c, h, lo - pw: hi - pw]
-            xp[base + hi: base + wp] = fill
+        xp = _padded_plane(x, n, c, hp, wp, ph, pw, fill)
         acc = np.empty(span, x.dtype)
         acc[:] = fill
         other = np.empty(span, x.dtype)
@@ -229,18 +239,7 @@ def pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg):
     for plane in prange(nb * c_in):
         n = plane // c_in
         c = plane - n * c_in
-        xp = np.empty(hp * wp, x.dtype)
-        for r in range(hp):
-            h = r - ph
-            base = r * wp
-            if h < 0 or h >= h_in:
-                xp[base: base + wp] = -np.inf
-                continue
-            lo = min(max(pw, 0), wp)
-            hi = min(max(w_in + pw, lo), wp)
-            xp[base: base + lo] = -np.inf
-            xp[base + lo: base + hi] = x[n, c, h, lo - pw: hi - pw]
-            xp[base + hi: base + wp] = -np.inf
+        xp = _padded_plane(x, n, c, hp, wp, ph, pw, -np.inf)
         acc = np.empty(span, x.dtype)
         acc[:] = -np.inf
         other = np.empty(span, x.dtype)
