@@ -125,3 +125,15 @@ def test_ceil_windows_that_cannot_start_past_the_end_still_densify():
             report = check_equivalence(net, densify(net, "pool1"), {"data": rng.normal(size=(1, 1, h, 12))},
                                        fragments=pad == 0)
             assert report.ok and max(r[2] for r in report.rows) <= 1e-12, (kernel, pad, h, str(report))
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("kind", ["deploy", "train"])
+@pytest.mark.parametrize("start", ["pool5", "pool4", "pool3"])
+def test_full_width_published_voc_fcn8s(kind, start):
+    """The published files at full width (VGG-16's 64..512 channels, fc6/fc7 4096), float64, a 36x36
+    input (conv1_1's pad 100 makes it 234x234 inside): opt-in, ``pytest -m full`` (minutes, ~6 GB)."""
+    net, inputs = published(kind, narrow=1)
+    report = check_equivalence(net, densify(net, start), inputs)
+    assert report.ok and report.worst("E1") <= 1e-10 and report.worst("E2") <= 1e-10, str(report)
+    print(f"{kind} {start}: E1 {report.worst('E1'):.1e}, E2 {report.worst('E2'):.1e}")
