@@ -109,13 +109,9 @@ class Net:
         self._bottom_ids, self._top_ids = [], []
         latest = {}
         specs = [s for s in as_list(layers) if layer_included(s, self.phase, level, stages)]
-        names = set()
         for spec in specs:
             layer = create_layer(spec, phase=_phase(spec.get("phase", self.phase), "layer phase"),
                                  dtype=self.dtype, ops=self.ops, rng=self.rng)
-            if layer.name in names:
-                raise ValueError(f"layer {layer.name!r}: the name is used by an earlier layer")
-            names.add(layer.name)
             for b in layer.bottom_names:
                 if b not in latest:
                     raise ValueError(f"layer {layer.name!r} ({layer.type}): bottom {b!r} is not "
@@ -134,8 +130,21 @@ class Net:
             self._first.setdefault(n, vid)
         self.input_names = [t for layer in self.layers if layer.type == "Input" for t in layer.top_names]
         self.blob_shapes = self.infer_shapes({})
+        self._check_names()
         self._values = None
         self.loss = None
+
+    def _check_names(self):
+        """Caffe lets two layers share a name (``net.cpp`` keeps the last in ``layer_names_index_``:
+        BVLC's mnist_autoencoder has two param-free layers named ``loss``).  Parameters are matched
+        to weights by layer name, so a shared name is refused when either layer has parameters."""
+        first = {}
+        for layer in self.layers:
+            other = first.setdefault(layer.name, layer)
+            if other is not layer and (layer.blobs or other.blobs):
+                raise ValueError(f"layer {layer.name!r} ({layer.type}): the name is used by an earlier "
+                                 f"layer ({other.type}) and one of them has parameters, which are "
+                                 f"matched to weights by layer name")
 
     # ---- structure ----------------------------------------------------------------------------
     @property

@@ -179,3 +179,21 @@ def test_infer_shapes():
     assert net.blob_shapes["pool1"] == (2, 3, 4, 3)
     assert net.blob_shapes["loss"] == ()
     assert net.infer_shapes({"data": (3, 2, 7, 5), "label": (3,)})["sum"] == (3, 3, 4, 3)
+
+
+def test_layers_may_share_a_name_as_in_caffe_unless_they_have_parameters():
+    """BVLC's mnist_autoencoder names two loss layers "loss" (Caffe keeps both); a shared name with
+    parameters would make weights ambiguous and is refused."""
+    data = {"name": "data", "type": "Input", "top": ["data"], "input_param": {"shape": [{"dim": [2, 3]}]}}
+    target = {"name": "t", "type": "Input", "top": ["t"], "input_param": {"shape": [{"dim": [2, 3]}]}}
+    net = Net([data, target,
+               {"name": "loss", "type": "EuclideanLoss", "bottom": ["data", "t"], "top": ["l2"]},
+               {"name": "loss", "type": "L1Loss", "bottom": ["data", "t"], "top": ["l1"]}],
+              dtype=np.float64)
+    x, t = np.ones((2, 3)), np.zeros((2, 3))
+    out = net.forward(data=x, t=t)
+    assert out["l2"] == pytest.approx(6 / (2 * 2)) and out["l1"] == pytest.approx(6 / 2)
+    assert net.layer_names == ["data", "t", "loss", "loss"]
+    ip = {"type": "InnerProduct", "bottom": ["data"], "inner_product_param": {"num_output": 2}}
+    with pytest.raises(ValueError, match="'fc' .*used by an earlier layer.*parameters"):
+        Net([data, dict(ip, name="fc", top=["a"]), dict(ip, name="fc", top=["b"])])
