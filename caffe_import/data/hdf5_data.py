@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FormatError
+
 from reference.layers.base import register
 
 from .base import DataLayer
@@ -58,24 +60,35 @@ class HDF5Data(DataLayer):
         self.current_row = 0
 
     def _load(self, path):
+        """The datasets named like the tops, read through the hardened HDF5 reader of
+        :mod:`caffe_import.hdf5` (no virtual or external storage, the byte budget checked before any
+        read, every h5py error a FormatError naming the file and the dataset)."""
         import h5py
 
-        arrays = []
+        from ..hdf5 import _h5, _read_dataset
+
+        arrays, spent = [], 0
         try:
-            with h5py.File(path, "r") as f:
-                for top in self.top_names:
-                    if top not in f or not isinstance(f[top], h5py.Dataset):
-                        raise self.fail(f"{path}: no dataset named {top!r} (one dataset per top; "
-                                        f"the file has {sorted(f.keys())})")
-                    ds = f[top]
-                    if ds.dtype.kind not in "fiu":
-                        raise self.error(f"{path}: dataset {top!r} has type {ds.dtype}; Caffe reads "
-                                         f"float or integer data only")
-                    if ds.ndim < 1:
-                        raise self.error(f"{path}: dataset {top!r} needs at least one axis")
-                    arrays.append(np.asarray(ds[...], dtype=self.dtype))
-        except OSError as e:
+            f = _h5(path, "/", "cannot open the file", h5py.File, path, "r")
+        except FormatError as e:
             raise self.fail(f"cannot read HDF5 file {path!r} ({e})") from None
+        with f:
+            for top in self.top_names:
+                where = "/" + top
+                ds = _h5(path, where, "cannot open the dataset", f.get, top)
+                if not isinstance(ds, h5py.Dataset):
+                    names = _h5(path, "/", "cannot list the file", lambda: sorted(f.keys()))
+                    raise self.fail(f"{path}: no dataset named {top!r} (one dataset per top; "
+                                    f"the file has {names})")
+                kind = _h5(path, where, "cannot read the datatype", lambda: ds.dtype.kind)
+                if kind not in "fiu":
+                    raise self.error(f"{path}: dataset {top!r} has type {ds.dtype}; Caffe reads "
+                                     f"float or integer data only")
+                if _h5(path, where, "cannot read the dataspace", lambda: ds.ndim) < 1:
+                    raise self.error(f"{path}: dataset {top!r} needs at least one axis")
+                a = _read_dataset(ds.id, where, path, spent)
+                spent += a.nbytes
+                arrays.append(np.asarray(a, dtype=self.dtype))
         rows = arrays[0].shape[0]
         for top, a in zip(self.top_names, arrays):
             if a.shape[0] != rows:

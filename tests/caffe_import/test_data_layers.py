@@ -539,3 +539,38 @@ layer {{ name: "d" type: "ImageData" top: "data" top: "label"
     test = load_net(text, phase="test").forward()["data"]
     for item in test:                              # TEST: the centre crop ((4-3)//2, (5-3)//2) = (0, 1)
         assert any(np.array_equal(item, crops[(0, 1, m)]) for m in (False, True))
+
+
+def test_hdf5_data_reads_through_the_hardened_reader(tmp_path):
+    """HDF5Data's files are user input like weights: a virtual dataset is refused before any read,
+    and one-byte corruptions of a valid file give FormatError/ValueError only (seeded, 60 of them)."""
+    good = tmp_path / "good.h5"
+    write_h5(good, data=np.arange(24, dtype=np.float32).reshape(4, 6), label=np.arange(4.0))
+    (tmp_path / "list.txt").write_text(f"{good}\n")
+    net = load_net(hdf5_net(tmp_path / "list.txt"))
+    np.testing.assert_array_equal(net.forward()["label"], [0, 1])
+    virtual = tmp_path / "virtual.h5"
+    layout = h5py.VirtualLayout(shape=(4, 6), dtype="f4")
+    layout[:] = h5py.VirtualSource(str(good), "data", shape=(4, 6))
+    with h5py.File(virtual, "w") as f:
+        f.create_virtual_dataset("data", layout)
+        f["label"] = np.arange(4.0)
+    (tmp_path / "v.txt").write_text(f"{virtual}\n")
+    with pytest.raises(ValueError, match="virtual.h5: /data: a virtual dataset"):
+        load_net(hdf5_net(tmp_path / "v.txt"))
+    raw = bytearray(good.read_bytes())
+    rng = np.random.default_rng(7)
+    outcomes = {"ok": 0, "refused": 0}
+    for i in range(60):
+        bad = bytearray(raw)
+        at = int(rng.integers(0, len(bad)))
+        bad[at] ^= 1 << int(rng.integers(0, 8))
+        path = tmp_path / f"bad{i}.h5"
+        path.write_bytes(bytes(bad))
+        (tmp_path / f"l{i}.txt").write_text(f"{path}\n")
+        try:
+            load_net(hdf5_net(tmp_path / f"l{i}.txt")).forward()
+            outcomes["ok"] += 1
+        except ValueError:                     # FormatError is a ValueError
+            outcomes["refused"] += 1
+    assert outcomes["ok"] + outcomes["refused"] == 60 and outcomes["refused"] > 0
