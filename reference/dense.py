@@ -368,11 +368,16 @@ def _dense_deconvolution(spec, layer, e, held, start):
     bilinear = w is not None and bias_free and is_diagonal_bilinear(w, layer.group)
     if not (all(s[a] % e[a] == 0 for a in (0, 1)) and bilinear and layer.pad == (0, 0)
             and layer.est == (1, 1)):
+        hint = ""
+        if w is not None and not np.any(w):
+            hint = ("; its weights are all zero (no filler in the prototxt and no weights loaded): "
+                    "FCN's net surgery puts the bilinear kernels in the caffemodel, so load it "
+                    "(load_net(prototxt, weights), econv densify --weights)")
         raise ValueError(f"densify: layer {layer.name!r} (Deconvolution, stride {s}) reads a grid of "
                          f"equivalent stride {e} after {start!r}: an equivalent deconvolution needs "
                          f"the grid to be a multiple of the stride, and only a fixed bilinear "
                          f"upsampling (weights: the bilinear kernel on the group diagonal, no bias, "
-                         f"pad 0; see reference.upsampling) can be rebuilt instead")
+                         f"pad 0; see reference.upsampling) can be rebuilt instead{hint}")
     factor = (s[0] // e[0], s[1] // e[1])
     cp = _strip(copy.deepcopy(spec["convolution_param"]), "kernel_size", "kernel_h", "kernel_w",
                 "stride", "stride_h", "stride_w", "pad", "pad_h", "pad_w", "group", "bias_term",

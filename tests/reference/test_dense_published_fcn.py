@@ -87,7 +87,8 @@ def test_published_deploy_without_surgery_is_refused():
     """With no caffemodel the published upsampling has no filler (zeros): nothing says it is bilinear."""
     specs = published_fcn.layers("deploy", narrow=64, size=SIZE)
     net = Net(specs, dtype=np.float64)
-    with pytest.raises(ValueError, match="upscore8.*bilinear kernel on the group diagonal"):
+    with pytest.raises(ValueError, match="upscore8.*bilinear kernel on the group diagonal.*all zero.*"
+                                         "bilinear kernels in the caffemodel"):
         densify(net, "pool3")
     densify(net, "pool4")           # pool4: upscore8 reads grid 1, nothing to rebuild
 
