@@ -89,9 +89,10 @@ NET_CASES = {
     "bottom produced only later": (
         [X, L("a", "ReLU", "later", "y"), L("b", "ReLU", "x", "later")],
         ["'a'", "'later'"]),
-    "duplicate layer names": (
-        [X, L("relu", "ReLU", "x", "y"), L("relu", "ReLU", "y", "z")],
-        ["'relu'", "name"]),
+    "duplicate layer names with parameters": (   # Caffe allows shared names; weights match by name
+        [X, L("conv", "Convolution", "x", "y", convolution_param={"num_output": 2, "kernel_size": 1}),
+         L("conv", "ReLU", "y", "z")],
+        ["'conv'", "name", "parameters"]),
     "STOCHASTIC pooling with pad": (
         [X, L("pool1", "Pooling", "x", "y",
               pooling_param={"kernel_size": 2, "pool": "STOCHASTIC", "pad": 1})],
