@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, register
-from .routing import canonical_axis
+from .routing import canonical_axis, split_scores
 
 
 @register
@@ -34,10 +34,7 @@ class Accuracy(Layer):
 
     def _split(self, x, label):
         a = canonical_axis(self, self.axis, len(x))
-        outer, inner = int(np.prod(x[:a], dtype=np.int64)), int(np.prod(x[a + 1:], dtype=np.int64))
-        if outer * inner != int(np.prod(label, dtype=np.int64)):
-            raise self.error(f"label has {int(np.prod(label))} values ({label}); the scores {x} "
-                             f"need outer*inner = {outer}*{inner} = {outer * inner}")
+        outer, inner = split_scores(self, a, x, label)
         if self.top_k > x[a]:
             raise self.error(f"top_k {self.top_k} exceeds the {x[a]} classes")
         return a, outer, inner

@@ -14,6 +14,32 @@ import numpy as np
 from .base import Layer, register
 
 
+def read_normalization(layer, default: str, allow_normalize: bool = True) -> str:
+    """The NormalizationMode of ``loss_param`` with Caffe's precedence (``normalization``, else the legacy
+    ``normalize``: true VALID, false BATCH_SIZE; else the layer's own ``default``)."""
+    lp = layer.param("loss_param")
+    if lp.has("normalization"):
+        return lp.enum("normalization", default)
+    if lp.has("normalize"):
+        if not allow_normalize:
+            raise lp.error("normalize is deprecated for this layer; use normalization")
+        return "VALID" if lp.bool("normalize") else "BATCH_SIZE"
+    return default
+
+
+def normalizer(mode: str, outer: int, inner: int, valid: int) -> float:
+    """Caffe's ``LossLayer::GetNormalizer``: FULL ``outer * inner``, VALID the non-ignored count,
+    BATCH_SIZE ``outer``, NONE 1; at least 1."""
+    n = {"FULL": outer * inner, "VALID": valid, "BATCH_SIZE": outer, "NONE": 1}[mode]
+    return max(1.0, float(n))
+
+
+def ignore_label(layer):
+    """``loss_param.ignore_label``, or None when the file gives none."""
+    lp = layer.param("loss_param")
+    return lp.int("ignore_label") if lp.has("ignore_label") else None
+
+
 class _PairLoss(Layer):
     n_bottom = (2, 2)
     is_loss = True

@@ -31,32 +31,11 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, register
-from .routing import canonical_axis
+from .loss import ignore_label, normalizer, read_normalization
+from .routing import canonical_axis, split_scores
 from .softmax import softmax
 
 LOG_THRESHOLD = float(np.float32(1e-20))  # kLOG_THRESHOLD, loss_layer.hpp line 12
-
-
-def read_normalization(layer, default: str, allow_normalize: bool = True) -> str:
-    """The NormalizationMode of ``loss_param`` with Caffe's precedence (see the module docstring)."""
-    lp = layer.param("loss_param")
-    if lp.has("normalization"):
-        return lp.enum("normalization", default)
-    if lp.has("normalize"):
-        if not allow_normalize:
-            raise lp.error("normalize is deprecated for this layer; use normalization")
-        return "VALID" if lp.bool("normalize") else "BATCH_SIZE"
-    return default
-
-
-def normalizer(mode: str, outer: int, inner: int, valid: int) -> float:
-    n = {"FULL": outer * inner, "VALID": valid, "BATCH_SIZE": outer, "NONE": 1}[mode]
-    return max(1.0, float(n))
-
-
-def _ignore_label(layer):
-    lp = layer.param("loss_param")
-    return lp.int("ignore_label") if lp.has("ignore_label") else None
 
 
 def _check_batch(layer, shapes):
@@ -77,7 +56,7 @@ class SigmoidCrossEntropyLoss(Layer):
     label_bottoms = (1,)
 
     def configure(self):
-        self.ignore_label = _ignore_label(self)
+        self.ignore_label = ignore_label(self)
         self.normalization = read_normalization(self, "BATCH_SIZE")
 
     def reshape(self, shapes):
@@ -154,7 +133,7 @@ class InfogainLoss(Layer):
     label_bottoms = (1, 2)
 
     def configure(self):
-        self.ignore_label = _ignore_label(self)
+        self.ignore_label = ignore_label(self)
         self.normalization = read_normalization(self, "VALID", allow_normalize=False)
         p = self.param("infogain_loss_param")
         self.axis = p.int("axis", 1)
@@ -166,11 +145,7 @@ class InfogainLoss(Layer):
 
     def _split(self, x, label):
         a = canonical_axis(self, self.axis, len(x))
-        outer, inner = int(np.prod(x[:a], dtype=np.int64)), int(np.prod(x[a + 1:], dtype=np.int64))
-        if outer * inner != int(np.prod(label, dtype=np.int64)):
-            raise self.error(f"label has {int(np.prod(label))} values ({label}); the scores {x} "
-                             f"need outer*inner = {outer}*{inner} = {outer * inner}")
-        return a, outer, inner
+        return (a,) + split_scores(self, a, x, label)
 
     def reshape(self, shapes):
         _check_batch(self, shapes)

@@ -35,6 +35,19 @@ def canonical_axis(layer, axis: int, ndim: int, what: str = "axis") -> int:
     return axis + ndim if axis < 0 else axis
 
 
+def split_scores(layer, a: int, scores, label) -> tuple[int, int]:
+    """``(outer, inner)``: the products of the ``scores`` shape's axes before and after the class axis
+    ``a``; the ``label`` shape must hold ``outer * inner`` values (Caffe's softmax loss, accuracy and
+    infogain loss: ``outer_num_ * inner_num_ == bottom[1]->count()``)."""
+    outer = int(np.prod(scores[:a], dtype=np.int64))
+    inner = int(np.prod(scores[a + 1:], dtype=np.int64))
+    count = int(np.prod(label, dtype=np.int64))
+    if outer * inner != count:
+        raise layer.error(f"label has {count} values ({tuple(label)}); the scores {tuple(scores)} "
+                          f"need outer*inner = {outer}*{inner} = {outer * inner}")
+    return outer, inner
+
+
 @register
 class Slice(Layer):
     type = "Slice"

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Layer, register
+from .loss import ignore_label, normalizer, read_normalization
+from .routing import split_scores
 
 FLT_MIN = float(np.finfo(np.float32).tiny)
 
@@ -65,13 +67,8 @@ class SoftmaxWithLoss(Layer):
     def configure(self):
         self.axis = self.param("softmax_param").int("axis", 1)
         lp = self.param("loss_param")
-        self.ignore_label = lp.int("ignore_label") if lp.has("ignore_label") else None
-        if lp.has("normalization"):
-            self.normalization = lp.enum("normalization", "VALID")
-        elif lp.has("normalize"):
-            self.normalization = "VALID" if lp.bool("normalize") else "BATCH_SIZE"
-        else:
-            self.normalization = "VALID"
+        self.ignore_label = ignore_label(self)
+        self.normalization = read_normalization(self, "VALID")
         # SegNet's class weighting (github:alexgkendall/caffe-segnet @ 344c113,
         # src/caffe/layers/softmax_loss_layer.cpp lines 32-44, 90-96, 136-139): each pixel's loss
         # and gradient times the weight of its label; the normaliser still counts pixels
@@ -84,10 +81,7 @@ class SoftmaxWithLoss(Layer):
         a = _axis(self, self.axis, len(x))
         if self.class_weights is not None and len(self.class_weights) != x[a]:
             raise self.error(f"{len(self.class_weights)} class_weighting values for {x[a]} classes")
-        outer, inner = int(np.prod(x[:a])), int(np.prod(x[a + 1:]))
-        if int(np.prod(label)) != outer * inner:
-            raise self.error(f"label has {int(np.prod(label))} values ({label}); the input {x} "
-                             f"needs outer*inner = {outer}*{inner} = {outer * inner}")
+        split_scores(self, a, x, label)
         return [()] + ([x] if len(self.top_names) > 1 else [])
 
     def _labels(self, x, label):
@@ -103,9 +97,7 @@ class SoftmaxWithLoss(Layer):
 
     def _normalizer(self, x, a, valid):
         outer, inner = int(np.prod(x.shape[:a])), int(np.prod(x.shape[a + 1:]))
-        norm = {"FULL": outer * inner, "VALID": int(valid.sum()), "BATCH_SIZE": outer,
-                "NONE": 1}[self.normalization]
-        return max(1.0, float(norm))
+        return normalizer(self.normalization, outer, inner, int(valid.sum()))
 
     def run_forward(self, bottoms):
         x, label = bottoms
