@@ -97,7 +97,8 @@ def overlay(image, labels, path, classes=VOC_CLASSES, title: str | None = None) 
 
     rgb = np.asarray(image.convert("RGB") if hasattr(image, "convert") else image, np.float64)
     a = np.asarray(labels)
-    colours = voc_palette()[a].astype(np.float64)
+    palette = voc_palette()
+    colours = palette[a].astype(np.float64)
     blend = np.where((a > 0)[..., None] & (a != IGNORE)[..., None], 0.5 * rgb + 0.5 * colours, rgb)
     h, w = a.shape
     present = [int(c) for c in np.unique(a) if c != IGNORE]
@@ -114,7 +115,7 @@ def overlay(image, labels, path, classes=VOC_CLASSES, title: str | None = None) 
         y += line
     for i, c in enumerate(present):
         x, yy = 2 + (i % 3) * ((2 * w + 4) // 3), y + (i // 3) * line
-        draw.rectangle([x, yy + 2, x + 9, yy + 11], fill=tuple(int(v) for v in voc_palette()[c]),
+        draw.rectangle([x, yy + 2, x + 9, yy + 11], fill=tuple(int(v) for v in palette[c]),
                        outline=(0, 0, 0))
         name = classes[c] if c < len(classes) else f"class {c}"
         draw.text((x + 13, yy), name, fill=(0, 0, 0), font=font)

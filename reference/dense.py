@@ -58,7 +58,7 @@ import numpy as np
 
 from .coord_map import derive_crop_offsets
 from .net import Net
-from .sizes import deconv_out_size, phase_lengths
+from .sizes import deconv_out_size, extent, phase_lengths
 from .upsampling import diagonal_bilinear, is_diagonal_bilinear
 
 __all__ = ["densify", "dpoa", "convolutionalize", "CropFitError", "fitting_input_sizes"]
@@ -321,7 +321,7 @@ def _refuse_windows_past_the_end(layer, start, ceil):
     if not ceil or layer.global_pooling or layer.pad != (0, 0) or layer.pad_end != (0, 0):
         return
     for a, axis in enumerate("hw"):
-        ext = layer.est[a] * (layer.kernel[a] - 1) + 1
+        ext = extent(layer.kernel[a], layer.est[a])
         if ext < layer.stride[a]:
             raise ValueError(
                 f"densify: layer {layer.name!r} (Pooling, kernel {layer.kernel[0]}x{layer.kernel[1]}, "
@@ -525,10 +525,8 @@ def _skeleton(net: Net, shapes: dict) -> Net:
 def _builds(net: Net, start: str, shapes: dict, fc_pad) -> bool:
     try:
         densify(_skeleton(net, shapes), start, fc_pad=fc_pad)
-    except CropFitError:
+    except ValueError:               # a CropFitError, or the original does not build at that size
         return False
-    except ValueError:
-        return False                 # the original itself does not build at that size
     return True
 
 
