@@ -53,6 +53,20 @@ def _load(args, weights=None, dtype=None, phase="test"):
     return net, {k: v for k, v in shapes.items() if k in declared}
 
 
+def _at_input_shapes(net, shapes):
+    """``(net, None)`` with ``net`` rebuilt at the Input ``shapes`` (a dense FCN's masks and crops are
+    then derived for them); ``(net, shapes)`` unchanged when an InnerProduct fixes the input size:
+    the caller densifies or exports at the declared size and writes the new shapes only."""
+    from reference.net import with_input_shapes
+
+    if not shapes:
+        return net, None
+    try:
+        return with_input_shapes(net, shapes), None
+    except ValueError:
+        return net, shapes
+
+
 def _densify_or_explain(net, start, fc_pad=0):
     """``densify(net, start)``; when a Crop cannot fit every fragment, the error lists input sizes that
     fit (computed) and how to pass one."""
@@ -248,16 +262,10 @@ def cmd_densify(args) -> int:
 
     from caffe_import import format_prototxt, write_prototxt
     from caffe_import.atomic import atomic_output
-    from reference.net import with_input_shapes
 
     if args.weights_out and not args.weights:
         raise ValueError("--weights-out needs --weights (the original's trained parameters)")
-    net, shapes = _load(args, args.weights)
-    if shapes:
-        try:        # densify at that size (validity masks and crops are derived for it)
-            net, shapes = with_input_shapes(net, shapes), None
-        except ValueError:
-            pass    # an InnerProduct fixes the size: densify at the declared one, write the new one
+    net, shapes = _at_input_shapes(*_load(args, args.weights))
     dense = _densify_or_explain(net, args.start, fc_pad="same" if args.fc_pad else 0)
     if shapes:
         dense.infer_shapes(shapes)        # a clear error naming the layer if the shape does not fit
@@ -315,14 +323,8 @@ file written, when a layer cannot be exported; caffe_import/onnx_writer.py has t
 
 def cmd_export_onnx(args) -> int:
     from caffe_import.onnx_writer import export_onnx
-    from reference.net import with_input_shapes
 
-    net, shapes = _load(args, args.weights)
-    if shapes:
-        try:        # build at that size (a dense FCN's masks and crops are derived for it)
-            net, shapes = with_input_shapes(net, shapes), None
-        except ValueError:
-            pass    # an InnerProduct fixes the size: the shapes go into the exported graph only
+    net, shapes = _at_input_shapes(*_load(args, args.weights))
     if args.dense_from:
         net = _densify_or_explain(net, args.dense_from)
     try:
