@@ -9,10 +9,15 @@ import numpy as np
 RNG = np.random.default_rng(13)
 
 
-def distinct(*shape, lo=-2.0, hi=2.0):
-    """Values (hi - lo) / size apart, symmetric about the middle of [lo, hi] and never at it."""
+def distinct_values(rng, *shape, lo=-2.0, hi=2.0):
+    """Values (hi - lo) / size apart, symmetric about the middle of [lo, hi] and never at it: no
+    ties, no ReLU kinks; a permutation drawn from ``rng`` (each test module keeps its own stream)."""
     n = int(np.prod(shape))
-    return (lo + (hi - lo) * (RNG.permutation(n) + 0.5) / n).reshape(shape)
+    return (lo + (hi - lo) * (rng.permutation(n) + 0.5) / n).reshape(shape)
+
+
+def distinct(*shape, lo=-2.0, hi=2.0):
+    return distinct_values(RNG, *shape, lo=lo, hi=hi)
 
 
 def L(type_, bottoms, tops=1, **params):

@@ -9,19 +9,15 @@ import reference as ref
 from caffe_import import FormatError, read_prototxt
 from reference import gradcheck
 
+from .bvlc_layer_cases import L, distinct_values
+
 RNG = np.random.default_rng(11)
 DTYPES = [np.float32, np.float64]
 FORWARD_ONLY = {"PriorBox", "DetectionOutput"}    # their forks have no backward
 
 
 def distinct(*shape, lo=-2.0, hi=2.0):
-    n = int(np.prod(shape))
-    return (lo + (hi - lo) * (RNG.permutation(n) + 0.5) / n).reshape(shape)
-
-
-def L(type_, bottoms, tops=1, **params):
-    return {"name": type_.lower(), "type": type_, "bottom": [f"b{i}" for i in range(bottoms)],
-            "top": [f"t{i}" for i in range(tops)], **params}
+    return distinct_values(RNG, *shape, lo=lo, hi=hi)
 
 
 def inp(name, shape):

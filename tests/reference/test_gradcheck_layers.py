@@ -6,16 +6,13 @@ import pytest
 
 from reference import LAYER_TYPES, gradcheck
 
-from .bvlc_layer_cases import BVLC_CASES
+from .bvlc_layer_cases import BVLC_CASES, distinct_values
 
 RNG = np.random.default_rng(7)
 
 
 def distinct(*shape, lo=-2.0, hi=2.0):
-    """Values at least (hi - lo) / size apart and away from 0: no ties, no ReLU kinks."""
-    n = int(np.prod(shape))
-    v = lo + (hi - lo) * (RNG.permutation(n) + 0.5) / n
-    return v.reshape(shape)
+    return distinct_values(RNG, *shape, lo=lo, hi=hi)
 
 
 def L(type_, bottoms, **params):
