@@ -9,9 +9,12 @@ PyTorch runs with as many threads as Numba (``torch.set_num_threads``):
 - eConv forward and backward at VGG conv5 sizes: 512 -> 512 channels, 3x3 kernel, 28x28 and 56x56,
   est 2 and 4 with pad = est (the dense VGG layers), and two smaller layers (64 channels at 56x56,
   256 channels at 28x28, est 2): ``numba_kernels.cpu`` versus the NumPy reference
-  and PyTorch CPU (``conv2d`` with ``dilation``; backward = ``aten.convolution_backward`` alone);
-  GFLOP/s versus this machine's sgemm rate, measured with ``np.dot`` in float32 on the GEMM each
-  layer runs (M = 512, K = 512*9, N = H*W), in the same rounds: the ceiling of an im2col design.
+  and PyTorch CPU (``conv2d`` with ``dilation``; backward = ``aten.convolution_backward`` alone),
+  and against its own im2col path (column ``numba-im2col``: ``WINOGRAD`` off, what the 3x3 layers
+  ran before :mod:`numba_kernels._winograd`); GFLOP/s counted as the direct method's multiply-adds
+  (Winograd does 2.25x fewer, so it can pass 100%) versus this machine's sgemm rate, measured with
+  ``np.dot`` in float32 on the GEMM an im2col layer runs (M = 512, K = 512*9, N = H*W), in the
+  same rounds: the ceiling of an im2col design.
 - ePool forward and backward on the same inputs: MAX with kernel 2, stride 1, est E (a densified
   2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``
   (backward = ``aten.max_pool2d_with_indices_backward`` alone, from the indices its forward saved;
@@ -167,7 +170,7 @@ class Report:
         t = row["times"]
         extra = ""
         if row.get("gflops") is not None:
-            extra = f"  numba {row['gflops']:.0f} GFLOP/s"
+            extra = f"  numba {row['gflops']:.0f} GFLOP/s (direct count)"
             if row.get("sgemm_gflops"):
                 extra += f" = {100 * row['gflops'] / row['sgemm_gflops']:.0f}% of sgemm"
         ratios = "  ".join(f"x{r:.2f} vs {k}" for k, r in row["ratios"].items() if r is not None)
@@ -199,6 +202,19 @@ def warm_up(torch, seconds=1.0):
             torch.nn.functional.max_pool2d(tx, 2, 1, 0, dilation=2)
 
 
+def _without_winograd(fn):
+    """``fn`` run with :data:`numba_kernels.cpu.WINOGRAD` off: the im2col (or tap GEMM) path."""
+    import numba_kernels.cpu as nk
+
+    def run():
+        saved, nk.WINOGRAD = nk.WINOGRAD, False
+        try:
+            return fn()
+        finally:
+            nk.WINOGRAD = saved
+    return run
+
+
 def bench_cpu(report, quick, repeat, with_reference, torch):
     import numba_kernels.cpu as nk
     import reference as ref
@@ -222,8 +238,10 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
         gout = np.empty((c, hw * hw), np.float32)
 
         fwd = {"numba": lambda: nk.conv2d(x, w, b, pad=e, est=e),
+               "numba-im2col": _without_winograd(lambda: nk.conv2d(x, w, b, pad=e, est=e)),
                "sgemm": lambda: np.dot(ga, gb, out=gout)}
-        bwd = {"numba": lambda: nk.conv2d_backward(dy, x, w, pad=e, est=e)}
+        bwd = {"numba": lambda: nk.conv2d_backward(dy, x, w, pad=e, est=e),
+               "numba-im2col": _without_winograd(lambda: nk.conv2d_backward(dy, x, w, pad=e, est=e))}
         if torch is not None:
             tx, tw, tb, tdy = (torch.from_numpy(a) for a in (x, w, b, dy))
             fwd["torch"] = lambda: torch.nn.functional.conv2d(tx, tw, tb, padding=e, dilation=e)
@@ -239,7 +257,8 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
         for op, t, fl in (("eConv forward", t_fwd, flops), ("eConv backward", t_bwd, 2 * flops)):
             report.add(op=op, size=size, times=t, gflops=fl / t["numba"].median / 1e9,
                        sgemm_gflops=sgemm,
-                       ratios={k: _ratio(t["numba"], t.get(k)) for k in ("torch", "reference")})
+                       ratios={k: _ratio(t["numba"], t.get(k))
+                               for k in ("torch", "numba-im2col", "reference")})
 
         for mode, k, p in (("max", 2, 0), ("max", 3, 1), ("ave", 2, 0)):
             y = nk.pool2d(x, k, 1, p, e, mode=mode)

@@ -16,11 +16,20 @@ Deconvolution's im2col/col2im use the convolution geometry with the roles of inp
 exchanged (image = the deconvolution's output, positions = its input).  Images are processed in
 chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one image per chunk).
 
-At stride 1 (every densified layer) a convolution forward on big planes with many channels skips
-the column buffer: :mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the
-input (``TAPS_MIN_POSITIONS`` and the thresholds after it; im2col stays for strided layers, small
-planes, fewer channels and a NumPy without its bundled OpenBLAS, see :mod:`numba_kernels._gemm`).
-The backward's taps (dx and dw) are there too, but off (``TAPS_BACKWARD``): they measured no faster.
+At stride 1 (every densified layer) there are two faster paths, tried in this order:
+
+- a 3x3 kernel with at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
+  ``WINOGRAD_MIN_TILES`` 2x2 output tiles runs as Winograd's F(2x2, 3x3) on the dilated lattice
+  (:mod:`numba_kernels._winograd`): 16 GEMMs with 2.25x fewer multiply-adds than im2col, forward
+  and backward (the backward is the exact adjoint of each stage); float32 rounding measured at the
+  direct method's level;
+- other kernels, forward only, on big planes with many channels skip the column buffer:
+  :mod:`numba_kernels._taps` runs one GEMM per kernel row on shifted windows of the input
+  (``TAPS_MIN_POSITIONS`` and the thresholds after it; the backward's taps are there too, but off,
+  ``TAPS_BACKWARD``: they measured no faster).
+
+im2col stays for strided layers, small planes, fewer channels and, for the taps, a NumPy without its
+bundled OpenBLAS (see :mod:`numba_kernels._gemm`).  ``WINOGRAD = False`` turns Winograd off.
 
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
