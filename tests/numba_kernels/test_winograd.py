@@ -8,7 +8,7 @@ import pytest
 
 import numba_kernels.cpu as K
 import reference as ref
-from numba_kernels import _winograd as W
+from numba_kernels import _gemm, _winograd as W
 from reference.optable import cases, table
 from reference.tolerance import ADJOINT_RTOL, max_rel_err, tolerance
 
@@ -58,13 +58,25 @@ def _tiles(rng):
     return W.Tiles((h, w), p, e, out), (h, w), p, e, out
 
 
+def _stack(a):
+    """A (16, rows, cols) array as a skewed :class:`Stack`."""
+    st = W.Stack(a.shape[1], a.shape[2], a.dtype)
+    for xi in range(16):
+        st[xi][...] = a[xi]
+    return st
+
+
+def _unstack(st):
+    return np.stack([st[xi] for xi in range(16)])
+
+
 def test_filter_transform_adjoint():
     rng = np.random.default_rng(0)
     w, du = rng.standard_normal((5, 4, 3, 3)), rng.standard_normal((16, 5, 4))
-    u, dw = np.empty((16, 5, 4)), np.empty((5, 4, 3, 3))
-    W._filter_transform(w, u)
-    W._filter_transform_adjoint(du, dw)
-    lhs, rhs = np.vdot(u, du), np.vdot(w, dw)
+    u, dw = W.Stack(5, 4, np.float64), np.empty((5, 4, 3, 3))
+    W._filter_transform(w, u.flat, u.stride)
+    W._filter_transform_adjoint(_stack(du).flat, u.stride, dw)
+    lhs, rhs = np.vdot(_unstack(u), du), np.vdot(w, dw)
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0)
     assert abs(lhs) > 1e-3                                   # the identity checked something
 
@@ -73,21 +85,29 @@ def test_filter_transform_of_a_literal_kernel():
     # G w G^T for w = e_00 (only the top-left tap) is the outer product of G's first column
     w = np.zeros((1, 1, 3, 3))
     w[0, 0, 0, 0] = 1.0
-    u = np.empty((16, 1, 1))
-    W._filter_transform(w, u)
+    u = W._filters(w)
     g0 = np.array([1.0, 0.5, 0.5, 0.0])
-    np.testing.assert_array_equal(u[:, 0, 0].reshape(4, 4), np.outer(g0, g0))
+    np.testing.assert_array_equal(_unstack(u)[:, 0, 0].reshape(4, 4), np.outer(g0, g0))
+
+
+def test_stack_matrices_are_skewed_and_disjoint():
+    st = W.Stack(3, 4, np.float32)
+    assert st.stride == 12 + W.SKEW and st.flat.size == 16 * st.stride
+    for xi in range(16):
+        st[xi][...] = xi
+    assert [float(st[xi].mean()) for xi in range(16)] == list(range(16))
 
 
 def test_input_transform_adjoint():
     rng = np.random.default_rng(1)
     tl, (h, w), p, e, _ = _tiles(rng)
     x = rng.standard_normal((2, 3, h, w))
-    v = np.empty((16, 3, 2 * tl.count))
-    W._input_transform(x, tl.oy, tl.ox, p[0], p[1], e[0], e[1], tl.wpad, v)
-    dv, dx = rng.standard_normal(v.shape), np.empty_like(x)
-    W._input_transform_adjoint(dv, tl.oy, tl.ox, p[0], p[1], e[0], e[1], tl.wpad, dx)
-    lhs, rhs = np.vdot(v, dv), np.vdot(x, dx)
+    v = W.Stack(3, 2 * tl.count, np.float64)
+    W._input_transform(x, tl.oy, tl.starts, p[0], p[1], e[0], e[1], tl.slot_len, *v.args())
+    dv, dx = rng.standard_normal((16, 3, 2 * tl.count)), np.empty_like(x)
+    W._input_transform_adjoint(*_stack(dv).args(), tl.oy, tl.starts, p[0], p[1], e[0], e[1],
+                               tl.slot_len, dx)
+    lhs, rhs = np.vdot(_unstack(v), dv), np.vdot(x, dx)
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
 
@@ -96,10 +116,10 @@ def test_output_transform_adjoint():
     tl, _, _, e, out = _tiles(rng)
     m = rng.standard_normal((16, 4, 2 * tl.count))
     y = np.empty((2, 4) + out)
-    W._output_transform(m, tl.oy, tl.ox, e[0], e[1], np.zeros(1), False, y)
-    dy, dm = rng.standard_normal(y.shape), np.empty_like(m)
-    W._output_transform_adjoint(dy, tl.oy, tl.ox, e[0], e[1], dm)
-    lhs, rhs = np.vdot(y, dy), np.vdot(m, dm)
+    W._output_transform(*_stack(m).args(), tl.oy, tl.ox, e[0], e[1], np.zeros(1), False, y)
+    dy, dm = rng.standard_normal(y.shape), W.Stack(4, 2 * tl.count, np.float64)
+    W._output_transform_adjoint(dy, tl.oy, tl.ox, e[0], e[1], *dm.args())
+    lhs, rhs = np.vdot(y, dy), np.vdot(m, _unstack(dm))
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
 
@@ -177,3 +197,22 @@ def test_default_dispatch():
     assert not K._use_winograd(x[:, :, :7, :7], w, (1, 1), 1, (7, 7))          # 16 tiles: too few
     assert not K._use_winograd(x[:, :64], w[:64, :64], (1, 1), 1, (28, 28))    # 64 channels
     assert not K._use_winograd(x, np.zeros((512, 512, 5, 5), np.float32), (1, 1), 1, (28, 28))
+
+
+# ---- the GEMM batch ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_dot_batch_equals_one_dot_at_a_time_and_restores_the_thread_count(dtype):
+    rng = np.random.default_rng(5)
+    jobs, expected = [], []
+    for k in range(7):
+        a = rng.standard_normal((5 + k, 9)).astype(dtype)
+        b = rng.standard_normal((6, 9)).astype(dtype).T          # a transposed operand, as dU uses
+        jobs.append((a, b, np.empty((5 + k, 6), dtype)))
+        expected.append(np.dot(a, b))
+    before = _gemm.blas_threads()
+    _gemm.dot_batch(jobs)
+    assert _gemm.blas_threads() == before
+    for (_, _, c), e in zip(jobs, expected):
+        np.testing.assert_allclose(c, e, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    _gemm.dot_batch([])                                           # nothing to do is fine
