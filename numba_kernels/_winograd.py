@@ -120,53 +120,65 @@ def _get_g_adjoint(df, t, stride):
     return _g_adjoint(df[t], df[t + stride], df[t + stride + stride], df[t + stride + stride + stride])
 
 
+@njit(cache=True)
+def _filter_transform_task(w, uf, stride, o):
+    """Task ``o`` of :func:`_filter_transform`."""
+    o_n, c_n = w.shape[0], w.shape[1]
+    s = uint64(stride)
+    s4 = s + s + s + s
+    taps = np.empty((9, c_n), w.dtype)
+    for c in range(c_n):
+        for k in range(9):
+            taps[k, c] = w[o, c, k // 3, k % 3]
+    for c in range(c_n):
+        t = uint64(o * c_n + c)
+        # G down the columns of w: column q of (G w) is (r0q, r1q, r2q, r3q)
+        r00, r10, r20, r30 = _g(taps[0, c], taps[3, c], taps[6, c])
+        r01, r11, r21, r31 = _g(taps[1, c], taps[4, c], taps[7, c])
+        r02, r12, r22, r32 = _g(taps[2, c], taps[5, c], taps[8, c])
+        _put_g(uf, t, s, r00, r01, r02)             # then G along row i: U[4i .. 4i + 3]
+        _put_g(uf, t + s4, s, r10, r11, r12)
+        _put_g(uf, t + s4 + s4, s, r20, r21, r22)
+        _put_g(uf, t + s4 + s4 + s4, s, r30, r31, r32)
+
+
 @njit(parallel=True, cache=True)
 def _filter_transform(w, uf, stride):
     """``U[4i + j][o, c] = (G w[o, c] G^T)[i, j]`` into the :class:`Stack` buffer ``uf``.
 
     Per output channel the taps are first copied to ``taps[3i + q, c]`` (an L1-sized buffer), so
     the transform itself runs over ``c`` with unit strides everywhere and vectorizes."""
-    o_n, c_n = w.shape[0], w.shape[1]
+    for o in prange(w.shape[0]):
+        _filter_transform_task(w, uf, stride, o)
+
+
+@njit(cache=True)
+def _filter_transform_adjoint_task(duf, stride, dw, o):
+    """Task ``o`` of :func:`_filter_transform_adjoint`."""
+    o_n, c_n = dw.shape[0], dw.shape[1]
     s = uint64(stride)
     s4 = s + s + s + s
-    for o in prange(o_n):
-        taps = np.empty((9, c_n), w.dtype)
-        for c in range(c_n):
-            for k in range(9):
-                taps[k, c] = w[o, c, k // 3, k % 3]
-        for c in range(c_n):
-            t = uint64(o * c_n + c)
-            # G down the columns of w: column q of (G w) is (r0q, r1q, r2q, r3q)
-            r00, r10, r20, r30 = _g(taps[0, c], taps[3, c], taps[6, c])
-            r01, r11, r21, r31 = _g(taps[1, c], taps[4, c], taps[7, c])
-            r02, r12, r22, r32 = _g(taps[2, c], taps[5, c], taps[8, c])
-            _put_g(uf, t, s, r00, r01, r02)             # then G along row i: U[4i .. 4i + 3]
-            _put_g(uf, t + s4, s, r10, r11, r12)
-            _put_g(uf, t + s4 + s4, s, r20, r21, r22)
-            _put_g(uf, t + s4 + s4 + s4, s, r30, r31, r32)
+    taps = np.empty((9, c_n), dw.dtype)
+    for c in range(c_n):
+        t = uint64(o * c_n + c)
+        t00, t01, t02 = _get_g_adjoint(duf, t, s)
+        t10, t11, t12 = _get_g_adjoint(duf, t + s4, s)
+        t20, t21, t22 = _get_g_adjoint(duf, t + s4 + s4, s)
+        t30, t31, t32 = _get_g_adjoint(duf, t + s4 + s4 + s4, s)
+        taps[0, c], taps[3, c], taps[6, c] = _g_adjoint(t00, t10, t20, t30)
+        taps[1, c], taps[4, c], taps[7, c] = _g_adjoint(t01, t11, t21, t31)
+        taps[2, c], taps[5, c], taps[8, c] = _g_adjoint(t02, t12, t22, t32)
+    for c in range(c_n):
+        for k in range(9):
+            dw[o, c, k // 3, k % 3] = taps[k, c]
 
 
 @njit(parallel=True, cache=True)
 def _filter_transform_adjoint(duf, stride, dw):
     """``dw[o, c] = G^T dU[o, c] G`` (the adjoint of :func:`_filter_transform`, through the same
     per-channel tap buffer, in the other order)."""
-    o_n, c_n = dw.shape[0], dw.shape[1]
-    s = uint64(stride)
-    s4 = s + s + s + s
-    for o in prange(o_n):
-        taps = np.empty((9, c_n), dw.dtype)
-        for c in range(c_n):
-            t = uint64(o * c_n + c)
-            t00, t01, t02 = _get_g_adjoint(duf, t, s)
-            t10, t11, t12 = _get_g_adjoint(duf, t + s4, s)
-            t20, t21, t22 = _get_g_adjoint(duf, t + s4 + s4, s)
-            t30, t31, t32 = _get_g_adjoint(duf, t + s4 + s4 + s4, s)
-            taps[0, c], taps[3, c], taps[6, c] = _g_adjoint(t00, t10, t20, t30)
-            taps[1, c], taps[4, c], taps[7, c] = _g_adjoint(t01, t11, t21, t31)
-            taps[2, c], taps[5, c], taps[8, c] = _g_adjoint(t02, t12, t22, t32)
-        for c in range(c_n):
-            for k in range(9):
-                dw[o, c, k // 3, k % 3] = taps[k, c]
+    for o in prange(dw.shape[0]):
+        _filter_transform_adjoint_task(duf, stride, dw, o)
 
 
 @njit(cache=True, inline="always")
@@ -183,6 +195,49 @@ def _slot_range(r, pw, w, e2):
     return lo, max(lo, hi)
 
 
+@njit(cache=True)
+def _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p):
+    """Task ``p`` of :func:`_input_transform`."""
+    nb, c_n, _, w = x.shape
+    tr_n = oy.size
+    tc_n = starts[ew]
+    plane = uint64(stride)                          # from one position xi to the next
+    e2 = 2 * ew
+    row_len = e2 * slot_len
+    zero = np.zeros(w, x.dtype)
+    n = p // c_n
+    c = p - n * c_n
+    s = np.zeros(4 * row_len, x.dtype)          # the 4 buffers; zeros stay where no pixel is
+    for tr in range(tr_n):
+        r = oy[tr] - ph
+        d0, d1 = _row(x, n, c, r, zero), _row(x, n, c, r + eh, zero)
+        d2, d3 = _row(x, n, c, r + 2 * eh, zero), _row(x, n, c, r + 3 * eh, zero)
+        for slot in range(e2):
+            lo, hi = _slot_range(slot, pw, w, e2)
+            base = slot * slot_len
+            for j in range(lo, hi):
+                q = uint64(slot + e2 * j - pw)
+                k = uint64(base + j)
+                s[k] = d0[q] - d2[q]
+                s[k + uint64(row_len)] = d1[q] + d2[q]
+                s[k + uint64(2 * row_len)] = d2[q] - d1[q]
+                s[k + uint64(3 * row_len)] = d1[q] - d3[q]
+        first = c * cols + (n * tr_n + tr) * tc_n   # v's flat index of (xi 0, c, tile (tr, 0))
+        for i in range(4):
+            for a in range(ew):
+                ra = uint64(i * row_len + a * slot_len)
+                rb = ra + uint64(ew * slot_len)
+                out = uint64(first + starts[a]) + uint64(4 * i) * plane
+                for k in range(starts[a + 1] - starts[a]):
+                    a0, a1 = s[ra + uint64(k)], s[ra + uint64(k + 1)]
+                    b0, b1 = s[rb + uint64(k)], s[rb + uint64(k + 1)]
+                    t = out + uint64(k)
+                    vf[t] = a0 - a1
+                    vf[t + plane] = b0 + a1
+                    vf[t + plane + plane] = a1 - b0
+                    vf[t + plane + plane + plane] = b0 - b1
+
+
 @njit(parallel=True, cache=True)
 def _input_transform(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
     """``v[4i + j, c, (n*TR + tr)*TC + tc] = (B^T d B)[i, j]``, ``d`` the tile's 4x4 inputs.
@@ -192,45 +247,58 @@ def _input_transform(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
     ``P // 2ew``.  Tile ``k`` of residue ``a`` (origin ``a + 2ew*k``) reads positions ``P = a + 2ew*k
     + l*ew``: slots ``a, a + ew, a, a + ew`` at indices ``k, k, k + 1, k + 1``, so ``B^T`` along the
     columns is four contiguous loads per tile, and the loop over a residue's tiles vectorizes."""
-    nb, c_n, _, w = x.shape
+    for p in prange(x.shape[0] * x.shape[1]):
+        _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p)
+
+
+@njit(cache=True)
+def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, p):
+    """Task ``p`` of :func:`_input_transform_adjoint`."""
+    nb, c_n, h, w = dx.shape
     tr_n = oy.size
     tc_n = starts[ew]
-    plane = uint64(stride)                          # from one position xi to the next
+    plane = uint64(stride)
     e2 = 2 * ew
     row_len = e2 * slot_len
-    zero = np.zeros(w, x.dtype)
-    for p in prange(nb * c_n):
-        n = p // c_n
-        c = p - n * c_n
-        s = np.zeros(4 * row_len, x.dtype)          # the 4 buffers; zeros stay where no pixel is
-        for tr in range(tr_n):
-            r = oy[tr] - ph
-            d0, d1 = _row(x, n, c, r, zero), _row(x, n, c, r + eh, zero)
-            d2, d3 = _row(x, n, c, r + 2 * eh, zero), _row(x, n, c, r + 3 * eh, zero)
-            for slot in range(e2):
-                lo, hi = _slot_range(slot, pw, w, e2)
-                base = slot * slot_len
-                for j in range(lo, hi):
-                    q = uint64(slot + e2 * j - pw)
-                    k = uint64(base + j)
-                    s[k] = d0[q] - d2[q]
-                    s[k + uint64(row_len)] = d1[q] + d2[q]
-                    s[k + uint64(2 * row_len)] = d2[q] - d1[q]
-                    s[k + uint64(3 * row_len)] = d1[q] - d3[q]
-            first = c * cols + (n * tr_n + tr) * tc_n   # v's flat index of (xi 0, c, tile (tr, 0))
-            for i in range(4):
-                for a in range(ew):
-                    ra = uint64(i * row_len + a * slot_len)
-                    rb = ra + uint64(ew * slot_len)
-                    out = uint64(first + starts[a]) + uint64(4 * i) * plane
-                    for k in range(starts[a + 1] - starts[a]):
-                        a0, a1 = s[ra + uint64(k)], s[ra + uint64(k + 1)]
-                        b0, b1 = s[rb + uint64(k)], s[rb + uint64(k + 1)]
-                        t = out + uint64(k)
-                        vf[t] = a0 - a1
-                        vf[t + plane] = b0 + a1
-                        vf[t + plane + plane] = a1 - b0
-                        vf[t + plane + plane + plane] = b0 - b1
+    n = p // c_n
+    c = p - n * c_n
+    dx[n, c] = 0
+    s = np.empty(4 * row_len, dx.dtype)
+    for tr in range(tr_n):
+        s[:] = 0
+        first = c * cols + (n * tr_n + tr) * tc_n
+        for i in range(4):                         # B along the columns, into the row buffers
+            for a in range(ew):
+                ra = uint64(i * row_len + a * slot_len)
+                rb = ra + uint64(ew * slot_len)
+                src = uint64(first + starts[a]) + uint64(4 * i) * plane
+                count = starts[a + 1] - starts[a]
+                for k in range(count):             # the taps at index k ...
+                    t = src + uint64(k)
+                    s[ra + uint64(k)] += vf[t]
+                    v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
+                    s[rb + uint64(k)] += v1 - v2 + v3
+                for k in range(count):             # ... and at k + 1 (a second loop: no carried sum)
+                    t = src + uint64(k)
+                    s[ra + uint64(k + 1)] += vf[t + plane] + vf[t + plane + plane] - vf[t]
+                    s[rb + uint64(k + 1)] -= vf[t + plane + plane + plane]
+        r = oy[tr] - ph                            # B down the rows: (s0, s1 - s2 + s3, ...)
+        for slot in range(e2):
+            lo, hi = _slot_range(slot, pw, w, e2)
+            base = slot * slot_len
+            for j in range(lo, hi):
+                q = slot + e2 * j - pw
+                k = uint64(base + j)
+                s0, s1 = s[k], s[k + uint64(row_len)]
+                s2, s3 = s[k + uint64(2 * row_len)], s[k + uint64(3 * row_len)]
+                if 0 <= r < h:
+                    dx[n, c, r, q] += s0
+                if 0 <= r + eh < h:
+                    dx[n, c, r + eh, q] += s1 - s2 + s3
+                if 0 <= r + 2 * eh < h:
+                    dx[n, c, r + 2 * eh, q] += s1 + s2 - s0
+                if 0 <= r + 3 * eh < h:
+                    dx[n, c, r + 3 * eh, q] -= s3
 
 
 @njit(parallel=True, cache=True)
@@ -238,122 +306,90 @@ def _input_transform_adjoint(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_
     """``dx[n, c] = `` the sum over tiles of ``B dV B^T`` at the tile's inputs (the adjoint of
     :func:`_input_transform`, same deinterleaved buffers); one plane per task, so no two tasks
     write one pixel."""
-    nb, c_n, h, w = dx.shape
-    tr_n = oy.size
-    tc_n = starts[ew]
+    for p in prange(dx.shape[0] * dx.shape[1]):
+        _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, p)
+
+
+@njit(cache=True)
+def _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p):
+    """Task ``p`` of :func:`_output_transform`."""
+    nb, o_n, oh, ow = y.shape
+    tr_n, tc_n = oy.size, ox.size
     plane = uint64(stride)
-    e2 = 2 * ew
-    row_len = e2 * slot_len
-    for p in prange(nb * c_n):
-        n = p // c_n
-        c = p - n * c_n
-        dx[n, c] = 0
-        s = np.empty(4 * row_len, dx.dtype)
-        for tr in range(tr_n):
-            s[:] = 0
-            first = c * cols + (n * tr_n + tr) * tc_n
-            for i in range(4):                         # B along the columns, into the row buffers
-                for a in range(ew):
-                    ra = uint64(i * row_len + a * slot_len)
-                    rb = ra + uint64(ew * slot_len)
-                    src = uint64(first + starts[a]) + uint64(4 * i) * plane
-                    count = starts[a + 1] - starts[a]
-                    for k in range(count):             # the taps at index k ...
-                        t = src + uint64(k)
-                        s[ra + uint64(k)] += vf[t]
-                        v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
-                        s[rb + uint64(k)] += v1 - v2 + v3
-                    for k in range(count):             # ... and at k + 1 (a second loop: no carried sum)
-                        t = src + uint64(k)
-                        s[ra + uint64(k + 1)] += vf[t + plane] + vf[t + plane + plane] - vf[t]
-                        s[rb + uint64(k + 1)] -= vf[t + plane + plane + plane]
-            r = oy[tr] - ph                            # B down the rows: (s0, s1 - s2 + s3, ...)
-            for slot in range(e2):
-                lo, hi = _slot_range(slot, pw, w, e2)
-                base = slot * slot_len
-                for j in range(lo, hi):
-                    q = slot + e2 * j - pw
-                    k = uint64(base + j)
-                    s0, s1 = s[k], s[k + uint64(row_len)]
-                    s2, s3 = s[k + uint64(2 * row_len)], s[k + uint64(3 * row_len)]
-                    if 0 <= r < h:
-                        dx[n, c, r, q] += s0
-                    if 0 <= r + eh < h:
-                        dx[n, c, r + eh, q] += s1 - s2 + s3
-                    if 0 <= r + 2 * eh < h:
-                        dx[n, c, r + 2 * eh, q] += s1 + s2 - s0
-                    if 0 <= r + 3 * eh < h:
-                        dx[n, c, r + 3 * eh, q] -= s3
+    plane2, plane3, plane4 = plane + plane, plane + plane + plane, plane + plane + plane + plane
+    n = p // o_n
+    o = p - n * o_n
+    bias = b[o] if has_bias else 0.0
+    for tr in range(tr_n):
+        y0 = oy[tr]
+        y1 = y0 + eh
+        first = o * cols + (n * tr_n + tr) * tc_n
+        for tc in range(tc_n):
+            t = uint64(first + tc)
+            # A^T along the columns of M, row by row: (u_i, w_i) = (m0 + m1 + m2, m1 - m2 - m3)
+            m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
+            u0, w0 = m0 + m1 + m2, m1 - m2 - m3
+            t += plane4
+            m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
+            u1, w1 = m0 + m1 + m2, m1 - m2 - m3
+            t += plane4
+            m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
+            u2, w2 = m0 + m1 + m2, m1 - m2 - m3
+            t += plane4
+            m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
+            u3, w3 = m0 + m1 + m2, m1 - m2 - m3
+            x0 = ox[tc]
+            x1 = x0 + ew
+            y[n, o, y0, x0] = u0 + u1 + u2 + bias        # then A^T down the rows
+            if x1 < ow:
+                y[n, o, y0, x1] = w0 + w1 + w2 + bias
+            if y1 < oh:
+                y[n, o, y1, x0] = u1 - u2 - u3 + bias
+                if x1 < ow:
+                    y[n, o, y1, x1] = w1 - w2 - w3 + bias
 
 
 @njit(parallel=True, cache=True)
 def _output_transform(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y):
     """``y`` tile ``= A^T M A (+ b)``, only the tile's outputs that lie in ``y``."""
-    nb, o_n, oh, ow = y.shape
+    for p in prange(y.shape[0] * y.shape[1]):
+        _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p)
+
+
+@njit(cache=True)
+def _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p):
+    """Task ``p`` of :func:`_output_transform_adjoint`."""
+    nb, o_n, oh, ow = dy.shape
     tr_n, tc_n = oy.size, ox.size
     plane = uint64(stride)
-    plane2, plane3, plane4 = plane + plane, plane + plane + plane, plane + plane + plane + plane
-    for p in prange(nb * o_n):
-        n = p // o_n
-        o = p - n * o_n
-        bias = b[o] if has_bias else 0.0
-        for tr in range(tr_n):
-            y0 = oy[tr]
-            y1 = y0 + eh
-            first = o * cols + (n * tr_n + tr) * tc_n
-            for tc in range(tc_n):
-                t = uint64(first + tc)
-                # A^T along the columns of M, row by row: (u_i, w_i) = (m0 + m1 + m2, m1 - m2 - m3)
-                m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
-                u0, w0 = m0 + m1 + m2, m1 - m2 - m3
-                t += plane4
-                m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
-                u1, w1 = m0 + m1 + m2, m1 - m2 - m3
-                t += plane4
-                m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
-                u2, w2 = m0 + m1 + m2, m1 - m2 - m3
-                t += plane4
-                m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
-                u3, w3 = m0 + m1 + m2, m1 - m2 - m3
-                x0 = ox[tc]
-                x1 = x0 + ew
-                y[n, o, y0, x0] = u0 + u1 + u2 + bias        # then A^T down the rows
-                if x1 < ow:
-                    y[n, o, y0, x1] = w0 + w1 + w2 + bias
-                if y1 < oh:
-                    y[n, o, y1, x0] = u1 - u2 - u3 + bias
-                    if x1 < ow:
-                        y[n, o, y1, x1] = w1 - w2 - w3 + bias
+    plane4 = plane + plane + plane + plane
+    n = p // o_n
+    o = p - n * o_n
+    for tr in range(tr_n):
+        y0 = oy[tr]
+        y1 = y0 + eh
+        first = o * cols + (n * tr_n + tr) * tc_n
+        for tc in range(tc_n):
+            x0 = ox[tc]
+            x1 = x0 + ew
+            g00 = dy[n, o, y0, x0] + 0.0
+            g01 = dy[n, o, y0, x1] + 0.0 if x1 < ow else 0.0
+            g10 = dy[n, o, y1, x0] + 0.0 if y1 < oh else 0.0
+            g11 = dy[n, o, y1, x1] + 0.0 if (y1 < oh and x1 < ow) else 0.0
+            t = uint64(first + tc)
+            # rows of A dy: (g0, g0 + g1, g0 - g1, -g1); then A along each row: (a, a + c, a - c, -c)
+            _put_row(df, t, plane, g00, g01)
+            _put_row(df, t + plane4, plane, g00 + g10, g01 + g11)
+            _put_row(df, t + plane4 + plane4, plane, g00 - g10, g01 - g11)
+            _put_row(df, t + plane4 + plane4 + plane4, plane, -g10, -g11)
 
 
 @njit(parallel=True, cache=True)
 def _output_transform_adjoint(dy, oy, ox, eh, ew, df, stride, cols):
     """``dM = A dy_tile A^T`` per tile (the adjoint of :func:`_output_transform`; outputs past the
     end count as 0)."""
-    nb, o_n, oh, ow = dy.shape
-    tr_n, tc_n = oy.size, ox.size
-    plane = uint64(stride)
-    plane4 = plane + plane + plane + plane
-    for p in prange(nb * o_n):
-        n = p // o_n
-        o = p - n * o_n
-        for tr in range(tr_n):
-            y0 = oy[tr]
-            y1 = y0 + eh
-            first = o * cols + (n * tr_n + tr) * tc_n
-            for tc in range(tc_n):
-                x0 = ox[tc]
-                x1 = x0 + ew
-                g00 = dy[n, o, y0, x0] + 0.0
-                g01 = dy[n, o, y0, x1] + 0.0 if x1 < ow else 0.0
-                g10 = dy[n, o, y1, x0] + 0.0 if y1 < oh else 0.0
-                g11 = dy[n, o, y1, x1] + 0.0 if (y1 < oh and x1 < ow) else 0.0
-                t = uint64(first + tc)
-                # rows of A dy: (g0, g0 + g1, g0 - g1, -g1); then A along each row: (a, a + c, a - c, -c)
-                _put_row(df, t, plane, g00, g01)
-                _put_row(df, t + plane4, plane, g00 + g10, g01 + g11)
-                _put_row(df, t + plane4 + plane4, plane, g00 - g10, g01 - g11)
-                _put_row(df, t + plane4 + plane4 + plane4, plane, -g10, -g11)
+    for p in prange(dy.shape[0] * dy.shape[1]):
+        _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p)
 
 
 @njit(cache=True, inline="always")
@@ -363,6 +399,50 @@ def _put_row(df, t, plane, a, c):
     df[t + plane] = a + c
     df[t + plane + plane] = a - c
     df[t + plane + plane + plane] = -c
+
+
+# ---- the parallel regions of the two ops -------------------------------------------------------------
+# Each region forks and joins the thread pool once; on a shared machine a worker waiting for a core
+# stalls its whole region (see :func:`._gemm.dot_batch`), so the transforms that can run side by side
+# share one region: forward [U and V] -> GEMMs -> [y], backward [U, dM and V] -> GEMMs -> [dx and dw].
+
+@njit(parallel=True, cache=True)
+def _forward_in(w, uf, us, x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, filters):
+    """:func:`_filter_transform` (when ``filters``) and :func:`_input_transform` in one region."""
+    o_n = w.shape[0] if filters else 0
+    for t in prange(o_n + x.shape[0] * x.shape[1]):
+        if t < o_n:
+            _filter_transform_task(w, uf, us, t)
+        else:
+            _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n)
+
+
+@njit(parallel=True, cache=True)
+def _backward_in(w, uf, us, dy, oy, ox, eh, ew, df, ds, x, starts, ph, pw, slot_len, vf, vs, cols,
+                 filters):
+    """:func:`_filter_transform` (when ``filters``), :func:`_output_transform_adjoint` and
+    :func:`_input_transform` in one region."""
+    o_n = w.shape[0] if filters else 0
+    m_n = dy.shape[0] * dy.shape[1]
+    for t in prange(o_n + m_n + x.shape[0] * x.shape[1]):
+        if t < o_n:
+            _filter_transform_task(w, uf, us, t)
+        elif t < o_n + m_n:
+            _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, ds, cols, t - o_n)
+        else:
+            _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n - m_n)
+
+
+@njit(parallel=True, cache=True)
+def _backward_out(vf, vs, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, duf, dus, dw, filters):
+    """:func:`_input_transform_adjoint` and (when ``filters``) :func:`_filter_transform_adjoint`."""
+    p_n = dx.shape[0] * dx.shape[1]
+    o_n = dw.shape[0] if filters else 0
+    for t in prange(p_n + o_n):
+        if t < p_n:
+            _input_transform_adjoint_task(vf, vs, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, t)
+        else:
+            _filter_transform_adjoint_task(duf, dus, dw, t - p_n)
 
 
 # ---- the two ops --------------------------------------------------------------------------------
@@ -404,14 +484,15 @@ def conv_forward_winograd(x, w, b, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o = w.shape[0]
     tl = Tiles((h, wd), pad, est, out_hw)
-    u = _filters(w)
+    u = Stack(o, w.shape[1], x.dtype)
     y = np.empty((n, o) + tuple(out_hw), x.dtype)
     bias = b if b is not None else np.zeros(1, x.dtype)
     slices = group_slices(group, c, o)
-    for part in tl.chunks(n, c + o):
+    for k, part in enumerate(tl.chunks(n, c + o)):
         cols = (part.stop - part.start) * tl.count
         v = Stack(c, cols, x.dtype)
-        _input_transform(x[part], tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len, *v.args())
+        _forward_in(w, u.flat, u.stride, x[part], tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew,
+                    tl.slot_len, *v.args(), k == 0)
         m = Stack(o, cols, x.dtype)
         dot_batch([(u[xi][cout], v[xi][cin], m[xi][cout]) for xi in range(16) for cin, cout in slices])
         del v
@@ -424,27 +505,24 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o, cg = w.shape[:2]
     tl = Tiles((h, wd), pad, est, out_hw)
-    u = _filters(w)
-    du = Stack(o, cg, x.dtype, zero=True)
+    u = Stack(o, cg, x.dtype)
+    du = Stack(o, cg, x.dtype)
     dx = np.empty_like(x)
-    slices = group_slices(group, c, o)
-    for part in tl.chunks(n, 2 * (c + o)):
-        cols = (part.stop - part.start) * tl.count
-        dm = Stack(o, cols, x.dtype)
-        _output_transform_adjoint(dy[part], tl.oy, tl.ox, tl.eh, tl.ew, *dm.args())
-        v = Stack(c, cols, x.dtype)
-        _input_transform(x[part], tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len, *v.args())
-        pairs = [(xi, cin, cout) for xi in range(16) for cin, cout in slices]
-        if part.stop - part.start == n:
-            dot_batch([(dm[xi][cout], v[xi][cin].T, du[xi][cout]) for xi, cin, cout in pairs])
-        else:                                         # chunks of a batch: add each chunk's dU
-            part_du = Stack(o, cg, x.dtype)
-            dot_batch([(dm[xi][cout], v[xi][cin].T, part_du[xi][cout]) for xi, cin, cout in pairs])
-            du.flat += part_du.flat
-        dv = v                                        # V is no longer needed: reuse it for dV
-        dot_batch([(u[xi][cout].T, dm[xi][cout], dv[xi][cin]) for xi, cin, cout in pairs])
-        _input_transform_adjoint(*dv.args(), tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len,
-                                 dx[part])
     dw = np.empty_like(w)
-    _filter_transform_adjoint(du.flat, du.stride, dw)
+    slices = group_slices(group, c, o)
+    pairs = [(xi, cin, cout) for xi in range(16) for cin, cout in slices]
+    chunks = tl.chunks(n, 3 * c + o)
+    for k, part in enumerate(chunks):
+        cols = (part.stop - part.start) * tl.count
+        dm, v, dv = Stack(o, cols, x.dtype), Stack(c, cols, x.dtype), Stack(c, cols, x.dtype)
+        _backward_in(w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.eh, tl.ew, *dm.args()[:2],
+                     x[part], tl.starts, tl.ph, tl.pw, tl.slot_len, *v.args(), k == 0)
+        part_du = du if k == 0 else Stack(o, cg, x.dtype)
+        dot_batch([(dm[xi][cout], v[xi][cin].T, part_du[xi][cout]) for xi, cin, cout in pairs]
+                  + [(u[xi][cout].T, dm[xi][cout], dv[xi][cin]) for xi, cin, cout in pairs])
+        if k > 0:                                     # chunks of a batch: add each chunk's dU
+            du.flat += part_du.flat
+        del v
+        _backward_out(*dv.args(), tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len, dx[part],
+                      du.flat, du.stride, dw, k == len(chunks) - 1)
     return dx, dw
