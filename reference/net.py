@@ -130,6 +130,8 @@ class Net:
             self._first.setdefault(n, vid)
         self.input_names = [t for layer in self.layers if layer.type == "Input" for t in layer.top_names]
         self.blob_shapes = self.infer_shapes({})
+        for layer, flag in zip(self.layers, self._needs_backward()):
+            layer.need_backward = flag
         self._check_names()
         self._values = None
         self.loss = None
@@ -274,6 +276,29 @@ class Net:
             for t in tids:
                 need[t] = flag
         return need
+
+    def _needs_backward(self):
+        """Per layer, Caffe's ``layer_need_backward_`` (BVLC/caffe src/caffe/net.cpp lines 88-161,
+        174-197, 222-235): every layer with a backward under ``force_backward``; otherwise one that
+        contributes to a loss (a top with a loss weight, or read by such a layer) and has a bottom
+        that needs a diff and propagates down, or a learnable parameter.  What a layer may prepare
+        in its forward for its backward (Pooling's argmax); ``backward`` itself runs every layer
+        a seed reaches, so a layer must not depend on it."""
+        need = self._needs_diff()
+        feeds_loss = [False] * len(self._versions)
+        flags = [False] * len(self.layers)
+        for k in reversed(range(len(self.layers))):
+            layer, bids, tids = self.layers[k], self._bottom_ids[k], self._top_ids[k]
+            contributes = any(layer.loss_weights) or any(feeds_loss[t] for t in tids)
+            for b in bids:
+                feeds_loss[b] = feeds_loss[b] or contributes
+            down = [(not layer.propagate_down or layer.propagate_down[i]) and i not in layer.label_bottoms
+                    for i in range(len(bids))]
+            gets = (any(need[b] and d for b, d in zip(bids, down))
+                    or any(layer.lr_mult(i) != 0 for i in range(len(layer.blobs))))
+            flags[k] = (layer.type != "Input" and layer.has_backward
+                        and (self.force_backward or (contributes and gets)))
+        return flags
 
     def backward(self, seeds: dict | None = None, accumulate: bool = False) -> dict:
         """Back-propagate from ``seeds`` (``{blob: top diff}``, applied to the blob's last version)

@@ -18,6 +18,10 @@ fields ``est`` and ``pad_end`` in ``pooling_param`` (BVLC Caffe has no such fiel
 
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
+
 from ..conv import conv_geometry
 from ..deconv import deconv_geometry
 from ..pool import pool_geometry
@@ -168,6 +172,7 @@ class Pooling(Layer):
             raise p.error("STOCHASTIC pooling takes no pad (Caffe: padding is implemented only for "
                           "AVE and MAX), est or pad_end")
         self.stochastic_choice = None
+        self.kept_argmax = None      # (weak reference to the bottom pooled, its argmax), see run_forward
 
     def _kernel(self, shape):
         return tuple(shape[2:]) if self.global_pooling else self.kernel
@@ -195,7 +200,14 @@ class Pooling(Layer):
                 y, self.stochastic_choice = pooling_modes.stochastic_train(x, geo, self.rng)
                 return [y]
             return [pooling_modes.stochastic_test(x, geo)]
-        tops = [self.ops.pool2d(x, *self._args(x))]
+        self.kept_argmax = None
+        if self._keeps_argmax(x):
+            kernel, stride, pad, est, _, round_mode, pad_end = self._args(x)
+            y, argmax = self.ops.pool2d_argmax(x, kernel, stride, pad, est, round_mode, pad_end)
+            self.kept_argmax = (weakref.ref(x), x.shape, argmax)
+            tops = [y]
+        else:
+            tops = [self.ops.pool2d(x, *self._args(x))]
         if len(self.top_names) == 2:
             tops.append(pooling_modes.max_pool_mask(x, self._geometry(x.shape)))
         return tops
@@ -207,4 +219,14 @@ class Pooling(Layer):
             if self.phase == "TRAIN":
                 return [pooling_modes.stochastic_train_backward(dy, x, geo, self.stochastic_choice)]
             return [pooling_modes.stochastic_test_backward(dy, x, geo)]
+        kept = self.kept_argmax
+        if kept is not None and kept[0]() is x and kept[1] == x.shape:
+            return [self.ops.pool2d_backward(dy, x, *self._args(x), argmax=kept[2])]
         return [self.ops.pool2d_backward(dy, x, *self._args(x))]
+
+    def _keeps_argmax(self, x):
+        """Whether this forward keeps the argmax for the backward, as Caffe's ``max_idx_``: MAX with
+        one top, a backend that offers ``pool2d_argmax``, a backward expected (``need_backward``,
+        set by the Net) and a bottom that is an ndarray."""
+        return (self.mode == "max" and self.need_backward
+                and hasattr(self.ops, "pool2d_argmax") and isinstance(x, np.ndarray))
