@@ -279,25 +279,26 @@ class Net:
 
     def _needs_backward(self):
         """Per layer, Caffe's ``layer_need_backward_`` (BVLC/caffe src/caffe/net.cpp lines 88-161,
-        174-197, 222-235): every layer with a backward under ``force_backward``; otherwise one that
-        contributes to a loss (a top with a loss weight, or read by such a layer) and has a bottom
-        that needs a diff and propagates down, or a learnable parameter.  What a layer may prepare
-        in its forward for its backward (Pooling's argmax); ``backward`` itself runs every layer
-        a seed reaches, so a layer must not depend on it."""
+        168-220, 222-235): with ``force_backward`` every layer that has a backward; otherwise one
+        that a loss's diff reaches (a top with a loss weight, or a top that needs a diff and that a
+        consumer expecting a backward propagates down to) and that has a bottom needing a diff
+        it propagates down to, or a learnable parameter.  A layer may prepare for its backward in
+        its forward then (Pooling keeps its argmax); ``backward`` itself runs every layer a seed
+        reaches, so no layer may depend on it."""
         need = self._needs_diff()
-        feeds_loss = [False] * len(self._versions)
+        reached = [False] * len(self._versions)       # a diff comes back to this version
         flags = [False] * len(self.layers)
         for k in reversed(range(len(self.layers))):
             layer, bids, tids = self.layers[k], self._bottom_ids[k], self._top_ids[k]
-            contributes = any(layer.loss_weights) or any(feeds_loss[t] for t in tids)
-            for b in bids:
-                feeds_loss[b] = feeds_loss[b] or contributes
             down = [(not layer.propagate_down or layer.propagate_down[i]) and i not in layer.label_bottoms
                     for i in range(len(bids))]
             gets = (any(need[b] and d for b, d in zip(bids, down))
                     or any(layer.lr_mult(i) != 0 for i in range(len(layer.blobs))))
+            loss_reaches = any(layer.loss_weights) or any(reached[t] for t in tids)
             flags[k] = (layer.type != "Input" and layer.has_backward
-                        and (self.force_backward or (contributes and gets)))
+                        and (self.force_backward or (loss_reaches and gets)))
+            for b, d in zip(bids, down):
+                reached[b] = reached[b] or (flags[k] and d and need[b])
         return flags
 
     def backward(self, seeds: dict | None = None, accumulate: bool = False) -> dict:
