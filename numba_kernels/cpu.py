@@ -24,10 +24,13 @@ The backward's taps (dx and dw) are there too, but off (``TAPS_BACKWARD``): they
 
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
-padded planes, which vectorizes better than output rows.  MAX backward scatters ``dy`` through the
-first maximum's index (Caffe's ``max_idx_``): :func:`pool2d_argmax` returns it with the forward,
-``pool2d_backward(..., argmax=...)`` takes it, and a stride-1 MAX :func:`pool2d` remembers it for
-its input (see :func:`pool2d_backward`), so a Net's backward needs no recomputation.
+padded planes, which vectorizes better than output rows.  :func:`pool2d` is the plain forward and
+keeps nothing.  MAX backward scatters ``dy`` through the first maximum's index (Caffe's
+``max_idx_``): :func:`pool2d_argmax` returns it with the forward, ``pool2d_backward(...,
+argmax=...)`` takes it, and without it the backward recomputes it from ``x``.  Like Caffe, the
+layer keeps the argmax, not this module: a Net's MAX Pooling layer calls :func:`pool2d_argmax` when
+its backward is expected and passes the argmax back for the same bottom
+(:class:`reference.layers.vision.Pooling`).
 
 Arguments are checked, and output sizes computed, by the reference's own helpers
 (:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.

@@ -138,7 +138,18 @@ class Deconvolution(_ConvBase):
 @register
 class Pooling(Layer):
     """Caffe Pooling (MAX, AVE, STOCHASTIC, global), ePool with the ``est``/``pad_end`` extension
-    fields; MAX takes an optional second top, the argmax mask (:mod:`.pooling_modes`)."""
+    fields; MAX takes an optional second top, the argmax mask (:mod:`.pooling_modes`).
+
+    MAX keeps its argmax for the backward, as Caffe's layer keeps ``max_idx_`` (BVLC/caffe @
+    9b89154: include/caffe/layers/pooling_layer.hpp line 56 declares it, ``Blob<int>``;
+    src/caffe/layers/pooling_layer.cpp lines 124-129 size it like the top, lines 153-200 record the
+    bottom index of each window's first strict maximum in Forward_cpu, lines 258-284 scatter the top
+    diff through it in Backward_cpu) -- when ``self.ops`` offers ``pool2d_argmax`` (the Numba CPU
+    backend; the reference and the CUDA backend do not, and keep recomputing it) and a backward is
+    expected (``need_backward``, which the Net sets by Caffe's rule), so an inference forward runs
+    the plain kernel.  The backward passes it as ``argmax=`` only for the very bottom array the
+    forward pooled (same object, same shape); for another array it recomputes.
+    """
     type = "Pooling"
     n_top = (1, 2)
 
