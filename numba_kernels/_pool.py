@@ -15,15 +15,16 @@ Note [unsigned indices] there).
 - MAX argmax (Caffe's ``max_idx_``): the first maximum's flat index in its (n, c) plane
   (``h*W + w``; -1 for a window with no real value), found with the same strict ``>`` in row-major
   tap order (i outer, j inner), so the first maximum wins a tie and NaN never wins.
-  :func:`pool_argmax` (any stride) tracks it per output row (the index next to the value keeps
-  LLVM from vectorizing that loop: about 5x slower than the forward).  :func:`pool_argmax_dense`
-  (stride 1) is separable: a horizontal pass gives every position of the padded plane its row
-  window's maximum and first column, then a vertical pass over the ``kh`` row windows, strict
-  ``>`` again so the upper row keeps a tie, gives the row-major first maximum; both passes are
-  branch-free selects (``at = j if v > best else at``), which vectorize, and kernels up to 3x3 run
-  each pass as one fused sweep.  Measured 0.6-1.0x the time of :func:`pool_forward_dense` at
-  512x28x28 and 512x56x56, est 2 and 4, kernel 2 and kernel 3 pad 1 (2 threads).  Both kernels
-  also write ``y``.
+  :func:`pool_argmax_dense` (stride 1) and :func:`pool_argmax_strided` are separable: a horizontal
+  pass gives every row window (row ``r`` of the padded plane, one output column) its maximum and
+  first column, then a vertical pass over the ``kh`` row windows of each output, strict ``>`` again
+  so the upper row keeps a tie, gives the row-major first maximum.  Both passes are branch-free
+  selects (``at = j if v > best else at``), which vectorize, with taps 2 and 3 unrolled.  Measured
+  (2 threads, 512 channels, one process, medians): at stride 1, 28x28 and 56x56, est 2 and 4,
+  kernel 2 and kernel 3 pad 1, 0.6-1.0x the time of :func:`pool_forward_dense`; at stride 2 about
+  1.1-1.3x :func:`pool_forward`.  :func:`pool_argmax` (few planes, or int64 indices) tracks the index
+  per output row with a branch, which keeps LLVM from vectorizing: about 5x the forward's time.
+  All three also write ``y``.
 - MAX backward scatters ``dy`` through the argmax (:func:`pool_scatter`); no real value, no gradient.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
   ``[-p, H + p)`` (padding inside the padded extent counts, the ceil overhang and ``pad_end`` do
@@ -38,7 +39,8 @@ from numba import njit, prange, uint64
 
 from ._im2col import _add, tap_ranges
 
-__all__ = ["pool_forward", "pool_forward_dense", "pool_argmax", "pool_argmax_dense", "pool_scatter",
+__all__ = ["pool_forward", "pool_forward_dense", "pool_argmax", "pool_argmax_dense", "pool_argmax_strided",
+           "pool_scatter",
            "pool_backward"]
 
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -191,8 +193,8 @@ def pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y):
 
 @njit(parallel=True, cache=True)
 def pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg):
-    """MAX ``y`` and its ``arg`` (nb, C, oh, ow: flat index in the plane, -1 for none) at any
-    stride; parallel over (n, c) planes."""
+    """MAX ``y`` and its ``arg`` (nb, C, oh, ow: flat index in the plane, -1 for none, int32 or
+    int64) at any stride; parallel over (n, c) planes, one output row at a time."""
     nb, c_in, h_in, w_in = x.shape
     oh, ow = y.shape[2], y.shape[3]
     xf = x.reshape(-1)
@@ -357,6 +359,71 @@ def pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg, per=8):
                             v, v_at = _row_tap(hm, hj, t0 + ox, i * o1, np.int32(i) * c1)
                             m, at = _take(m, at, v, v_at)
                         _store_max(yf, af, o0 + ox, m, row + np.int32(ox) + at)
+
+
+@njit(cache=True, inline="always")
+def _first_max(xp, t0, step, k, code_step):
+    """The first maximum of ``xp[t0 + q*step]`` over ``q < k`` (strict ``>``) and its
+    ``q*code_step``; taps 2 and 3 unrolled, branch-free."""
+    best = xp[uint64(t0)]
+    at = np.int32(0)
+    if k >= 2:
+        best, at = _take(best, at, xp[uint64(t0 + step)], np.int32(code_step))
+    if k >= 3:
+        best, at = _take(best, at, xp[uint64(t0 + 2 * step)], np.int32(2 * code_step))
+    for q in range(3, k):
+        best, at = _take(best, at, xp[uint64(t0 + q * step)], np.int32(q * code_step))
+    return best, at
+
+
+@njit(cache=True, inline="always")
+def _first_max_rows(hm, hj, t0, step, k, code_step):
+    """:func:`_first_max` over the row windows ``t0 + q*step`` of a horizontal pass, each carrying
+    its column offset ``hj``: the winner's ``hj + q*code_step``."""
+    best, at = _row_tap(hm, hj, t0, 0, np.int32(0))
+    if k >= 2:
+        v, v_at = _row_tap(hm, hj, t0, step, np.int32(code_step))
+        best, at = _take(best, at, v, v_at)
+    if k >= 3:
+        v, v_at = _row_tap(hm, hj, t0, 2 * step, np.int32(2 * code_step))
+        best, at = _take(best, at, v, v_at)
+    for q in range(3, k):
+        v, v_at = _row_tap(hm, hj, t0, q * step, np.int32(q * code_step))
+        best, at = _take(best, at, v, v_at)
+    return best, at
+
+
+@njit(parallel=True, cache=True)
+def pool_argmax_strided(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg, per=8):
+    """:func:`pool_argmax_dense`'s separable passes at any stride (int32 ``arg``): the horizontal
+    pass gives row ``r`` of the padded plane ``hm[r, ox]``, the first maximum of the row window of
+    output column ``ox`` (``xp[r, ox*s_w + j*est_w]``), the vertical pass takes the first maximum
+    of ``hm[oy*s_h + i*est_h, ox]`` over ``i``.  ``per`` planes per task, one set of buffers."""
+    nb, c_in, h_in, w_in = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    hp = (oh - 1) * sh + (kh - 1) * eh + 1
+    wp = (ow - 1) * sw + (kw - 1) * ew + 1
+    planes = nb * c_in
+    xf = x.reshape(-1)
+    yf = y.reshape(-1)
+    af = arg.reshape(-1)
+    for task in prange((planes + per - 1) // per):
+        xp = np.empty(hp * wp, x.dtype)
+        hm = np.empty(hp * ow, x.dtype)
+        hj = np.empty(hp * ow, np.int32)
+        for plane in range(task * per, min(planes, task * per + per)):
+            _clean_plane(xf, plane * h_in * w_in, h_in, w_in, hp, wp, ph, pw, xp)
+            for r in range(hp):
+                for ox in range(ow):
+                    best, at = _first_max(xp, r * wp + ox * sw, ew, kw, ew)
+                    hm[uint64(r * ow + ox)] = best
+                    hj[uint64(r * ow + ox)] = at
+            for oy in range(oh):
+                o0 = (plane * oh + oy) * ow
+                row = np.int32((oy * sh - ph) * w_in - pw)
+                for ox in range(ow):
+                    best, at = _first_max_rows(hm, hj, oy * sh * ow + ox, eh * ow, kh, eh * w_in)
+                    _store_max(yf, af, o0 + ox, best, row + np.int32(ox * sw) + at)
 
 
 @njit(parallel=True, cache=True)

@@ -80,8 +80,8 @@ from reference.checks import group_slices, like  # noqa: E402
 from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from . import _gemm  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
-from ._pool import (pool_argmax, pool_argmax_dense, pool_backward, pool_forward,  # noqa: E402
-                    pool_forward_dense, pool_scatter)
+from ._pool import (pool_argmax, pool_argmax_dense, pool_argmax_strided, pool_backward,  # noqa: E402
+                    pool_forward, pool_forward_dense, pool_scatter)
 from ._taps import conv_backward_taps, conv_forward_taps  # noqa: E402
 
 __all__ = ["conv2d", "conv2d_backward", "deconv2d", "deconv2d_backward", "pool2d", "pool2d_backward",
@@ -274,10 +274,13 @@ def _max_argmax(x, geo):
     y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
     arg = np.empty(y.shape, dtype=_argmax_dtype(x))
     kh, kw, sh, sw, ph, pw, eh, ew, _ = _pool_args(geo)
-    if _dense_planes(x, geo) and arg.dtype == np.int32:
-        planes = x.shape[0] * x.shape[1]
+    planes = x.shape[0] * x.shape[1]
+    if planes >= DENSE_MIN_PLANES and arg.dtype == np.int32:       # separable passes, by planes
         per = min(8, max(1, planes // (4 * numba.get_num_threads())))   # planes per task
-        pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg, per)
+        if tuple(geo.stride) == (1, 1):
+            pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg, per)
+        else:
+            pool_argmax_strided(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg, per)
     else:
         pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg)
     return y, arg

@@ -228,6 +228,16 @@ def test_wide_kernels_take_the_generic_passes(pool_kernel):
         np.testing.assert_array_equal(arg, first_max_argmax(x, kernel, 1, pad, est))
 
 
+def test_argmax_kernel_dispatch(monkeypatch):
+    # enough planes: the separable kernels (stride 1 dense, else strided); few planes: output rows
+    used = []
+    for name in ("pool_argmax", "pool_argmax_dense", "pool_argmax_strided"):
+        monkeypatch.setattr(K, name, lambda *a, name=name: used.append(name))
+    for shape, stride in (((1, 8, 6, 6), 1), ((2, 4, 6, 6), 2), ((1, 7, 6, 6), 1)):
+        K.pool2d_argmax(np.zeros(shape), 2, stride)
+    assert used == ["pool_argmax_dense", "pool_argmax_strided", "pool_argmax"]
+
+
 def test_bad_argmax_is_refused():
     x = np.zeros((1, 1, 3, 3))
     dy = np.ones((1, 1, 2, 2))
