@@ -20,10 +20,11 @@ Note [unsigned indices] there).
   first column, then a vertical pass over the ``kh`` row windows of each output, strict ``>`` again
   so the upper row keeps a tie, gives the row-major first maximum.  Both passes are branch-free
   selects (``at = j if v > best else at``), which vectorize, with taps 2 and 3 unrolled.  Measured
-  (2 threads, 512 channels, one process, medians): at stride 1, 28x28 and 56x56, est 2 and 4,
-  kernel 2 and kernel 3 pad 1, 0.6-1.0x the time of :func:`pool_forward_dense`; at stride 2 about
-  1.1-1.3x :func:`pool_forward`.  :func:`pool_argmax` (few planes, or int64 indices) tracks the index
-  per output row with a branch, which keeps LLVM from vectorizing: about 5x the forward's time.
+  through ``numba_kernels.cpu`` (2 shared threads, 512 channels, medians of 15 interleaved rounds):
+  at stride 1 (28x28 and 56x56, est 2 and 4, kernel 2 and kernel 3 pad 1) 0.67-1.05x the plain
+  forward's time (the kernel before, max sweep then first-tap sweep: 0.99-1.74x); at stride 2
+  (28x28 to 112x112) 1.3-2.3x (the row kernel: 3.9-5.1x).  :func:`pool_argmax` (few planes, or
+  int64 indices) tracks the index per output row with a branch, which keeps LLVM from vectorizing.
   All three also write ``y``.
 - MAX backward scatters ``dy`` through the argmax (:func:`pool_scatter`); no real value, no gradient.
 - AVE: the sum of the taps on the image divided by ``count_h(oy) * count_w(ox)``, the taps that lie in
