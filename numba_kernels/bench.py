@@ -16,12 +16,13 @@ PyTorch runs with as many threads as Numba (``torch.set_num_threads``):
   ``np.dot`` in float32 on the GEMM an im2col layer runs (M = 512, K = 512*9, N = H*W), in the
   same rounds: the ceiling of an im2col design.
 - ePool forward and backward on the same inputs: MAX with kernel 2, stride 1, est E (a densified
-  2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``
-  (backward = ``aten.max_pool2d_with_indices_backward`` alone, from the indices its forward saved;
-  ours likewise from :func:`numba_kernels.cpu.pool2d_argmax`'s argmax, and in the column
-  ``numba-remembered`` from the argmax ``pool2d`` remembered, after checking that ``x`` is unchanged,
-  which is what a Net runs); AVE against the reference only (PyTorch's ``avg_pool2d`` has no
-  dilation).
+  2x2/2 pooling), and kernel 3, stride 1, pad 1, est E; PyTorch's ``max_pool2d`` with ``dilation``.
+  Forward: ``numba`` is the plain :func:`numba_kernels.cpu.pool2d` (what an inference Net runs),
+  ``numba+argmax`` is :func:`numba_kernels.cpu.pool2d_argmax` (what a training Net's MAX Pooling
+  forward runs: it keeps the argmax for the backward).  Backward: PyTorch's
+  ``aten.max_pool2d_with_indices_backward`` alone, from the indices its forward saved, and ours
+  likewise, ``pool2d_backward(..., argmax=)`` from ``pool2d_argmax``'s argmax (what a Net's backward
+  runs).  AVE against the reference only (PyTorch's ``avg_pool2d`` has no dilation).
 - On a GPU (``numba.cuda.is_available()``, not the simulator): ``numba_kernels.cuda`` versus
   PyTorch/cuDNN in float32 with TF32 off, arrays resident on the device.
 
@@ -265,9 +266,9 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
             gy = rng.standard_normal(y.shape, dtype=np.float32)
             fwd = {"numba": lambda: nk.pool2d(x, k, 1, p, e, mode=mode)}
             if mode == "max":
+                fwd["numba+argmax"] = lambda: nk.pool2d_argmax(x, k, 1, p, e)
                 _, arg = nk.pool2d_argmax(x, k, 1, p, e)
-                bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, argmax=arg),
-                       "numba-remembered": lambda: nk.pool2d_backward(gy, x, k, 1, p, e)}
+                bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, argmax=arg)}
             else:
                 bwd = {"numba": lambda: nk.pool2d_backward(gy, x, k, 1, p, e, mode=mode)}
             if torch is not None and mode == "max":
@@ -283,8 +284,10 @@ def bench_cpu(report, quick, repeat, with_reference, torch):
             t_bwd = timed_rounds(bwd, repeat)
             label = f"ePool {mode.upper()} k{k} p{p}"
             for op, t in ((label + " fwd", t_fwd), (label + " bwd", t_bwd)):
-                report.add(op=op, size=size, times=t, gflops=None, sgemm_gflops=None,
-                           ratios={kk: _ratio(t["numba"], t.get(kk)) for kk in ("torch", "reference")})
+                ratios = {kk: _ratio(t["numba"], t.get(kk)) for kk in ("torch", "reference")}
+                if "numba+argmax" in t:      # the training forward against PyTorch's
+                    ratios["torch (numba+argmax)"] = _ratio(t["numba+argmax"], t.get("torch"))
+                report.add(op=op, size=size, times=t, gflops=None, sgemm_gflops=None, ratios=ratios)
 
 
 # ---- GPU ----------------------------------------------------------------------------------------

@@ -33,10 +33,13 @@ bundled OpenBLAS (see :mod:`numba_kernels._gemm`).  ``WINOGRAD = False`` turns W
 
 Pooling runs the direct kernels of :mod:`numba_kernels._pool` (measured faster than a column
 formulation: pooling has no GEMM to feed); stride-1 pooling (every densified ePool) sweeps whole
-padded planes, which vectorizes better than output rows.  MAX backward scatters ``dy`` through the
-first maximum's index (Caffe's ``max_idx_``): :func:`pool2d_argmax` returns it with the forward,
-``pool2d_backward(..., argmax=...)`` takes it, and a stride-1 MAX :func:`pool2d` remembers it for
-its input (see :func:`pool2d_backward`), so a Net's backward needs no recomputation.
+padded planes, which vectorizes better than output rows.  :func:`pool2d` is the plain forward and
+keeps nothing.  MAX backward scatters ``dy`` through the first maximum's index (Caffe's
+``max_idx_``): :func:`pool2d_argmax` returns it with the forward, ``pool2d_backward(...,
+argmax=...)`` takes it, and without it the backward recomputes it from ``x``.  Like Caffe, the
+layer keeps the argmax, not this module: a Net's MAX Pooling layer calls :func:`pool2d_argmax` when
+its backward is expected and passes the argmax back for the same bottom
+(:class:`reference.layers.vision.Pooling`).
 
 Arguments are checked, and output sizes computed, by the reference's own helpers
 (:mod:`numba_kernels._args`), so bad arguments raise the reference's ValueErrors.
@@ -78,6 +81,7 @@ def _choose_threading():
 
 _choose_threading()
 
+import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 from reference.checks import group_slices, like  # noqa: E402
@@ -85,8 +89,8 @@ from reference.checks import group_slices, like  # noqa: E402
 from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from . import _gemm  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
-from ._pool import (pool_argmax, pool_argmax_dense, pool_backward, pool_forward,  # noqa: E402
-                    pool_forward_dense, pool_scatter, plane_hashes)
+from ._pool import (pool_argmax, pool_argmax_dense, pool_argmax_strided, pool_backward,  # noqa: E402
+                    pool_forward, pool_forward_dense, pool_scatter)
 from ._taps import conv_backward_taps, conv_forward_taps  # noqa: E402
 from ._winograd import conv_backward_winograd, conv_forward_winograd  # noqa: E402
 
@@ -111,7 +115,6 @@ TAPS_MIN_POSITIONS = 2048
 TAPS_MIN_WORK = 1 << 22
 TAPS_MIN_CHANNELS = 256
 TAPS_BACKWARD = False     # the backward's taps: even single-threaded, 10-15% slower with 2 threads
-ARGMAX_MEMORY = 64        # inputs whose MAX argmax pool2d remembers (oldest forgotten first; 0: none)
 
 
 # ---- helpers ----------------------------------------------------------------------------------
@@ -301,69 +304,28 @@ def _max_argmax(x, geo):
     y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
     arg = np.empty(y.shape, dtype=_argmax_dtype(x))
     kh, kw, sh, sw, ph, pw, eh, ew, _ = _pool_args(geo)
-    if _dense_planes(x, geo):
-        pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg)
+    planes = x.shape[0] * x.shape[1]
+    if planes >= DENSE_MIN_PLANES and arg.dtype == np.int32:       # separable passes, by planes
+        per = min(8, max(1, planes // (4 * numba.get_num_threads())))   # planes per task
+        if tuple(geo.stride) == (1, 1):
+            pool_argmax_dense(x, kh, kw, ph, pw, eh, ew, y, arg, per)
+        else:
+            pool_argmax_strided(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg, per)
     else:
         pool_argmax(x, kh, kw, sh, sw, ph, pw, eh, ew, y, arg)
     return y, arg
 
 
-class _ArgmaxMemory:
-    """The argmax of the latest stride-1 MAX forwards, by input object (Caffe keeps ``max_idx_`` per
-    layer; a Net's Pooling layer calls ``pool2d_backward`` on the very array its forward pooled).
-
-    An entry is used only for the same live object (a weak reference: a new array never inherits
-    an old one's entry), the same geometry, and unchanged contents: each plane's fingerprint
-    (:func:`._pool.plane_hashes`, which changes whenever a single value changes) is compared first;
-    a mismatch recomputes.  At most ``ARGMAX_MEMORY`` entries, the oldest forgotten first.
-    """
-
-    def __init__(self):
-        self.entries = {}
-
-    def _key(self, x, geo):
-        return (id(x), x.shape, x.dtype.str, geo.kernel, geo.stride, geo.pad, geo.est, geo.out_hw)
-
-    def remember(self, x, geo, arg, hashes):
-        import weakref
-        key = self._key(x, geo)
-        self.entries.pop(key, None)
-        try:
-            ref = weakref.ref(x, lambda _, k=key: self.entries.pop(k, None))
-        except TypeError:          # not weak-referenceable: nothing remembered
-            return
-        self.entries[key] = (ref, arg, hashes)
-        while len(self.entries) > ARGMAX_MEMORY:
-            self.entries.pop(next(iter(self.entries)))
-
-    def recall(self, x, geo, xc):
-        entry = self.entries.get(self._key(x, geo))
-        if entry is None or entry[0]() is not x:
-            return None
-        return entry[1] if np.array_equal(plane_hashes(xc), entry[2]) else None
-
-    def clear(self):
-        self.entries.clear()
-
-
-ARGMAX = _ArgmaxMemory()
-
-
 def pool2d(x, kernel, stride=1, pad=0, est=1, mode="max", round_mode="ceil", pad_end=0):
-    """ePool forward (:func:`reference.pool2d`): direct kernel, Caffe's rules.  Stride-1 MAX on
-    enough planes also records the argmax for :func:`pool2d_backward` on the same ``x``."""
-    xc = np.ascontiguousarray(check_x(x, "pool2d"))
-    geo = pool_geometry("pool2d", xc.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
+    """ePool forward (:func:`reference.pool2d`): direct kernel, Caffe's rules."""
+    x = np.ascontiguousarray(check_x(x, "pool2d"))
+    geo = pool_geometry("pool2d", x.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
     kh, kw, sh, sw, ph, pw, eh, ew, is_max = _pool_args(geo)
-    if is_max and _dense_planes(xc, geo) and isinstance(x, np.ndarray) and ARGMAX_MEMORY > 0:
-        y, arg = _max_argmax(xc, geo)
-        ARGMAX.remember(x, geo, arg, plane_hashes(xc))
-        return y
-    y = np.empty(xc.shape[:2] + geo.out_hw, dtype=xc.dtype)
-    if _dense_planes(xc, geo):
-        pool_forward_dense(xc, kh, kw, ph, pw, eh, ew, is_max, y)   # one plane per task
+    y = np.empty(x.shape[:2] + geo.out_hw, dtype=x.dtype)
+    if _dense_planes(x, geo):
+        pool_forward_dense(x, kh, kw, ph, pw, eh, ew, is_max, y)   # one plane per task
     else:
-        pool_forward(xc, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y)  # one output row per task
+        pool_forward(x, kh, kw, sh, sw, ph, pw, eh, ew, is_max, y)  # one output row per task
     return y
 
 
@@ -392,8 +354,8 @@ def pool2d_backward(dy, x, kernel, stride=1, pad=0, est=1, mode="max", round_mod
     """ePool backward (:func:`reference.pool2d_backward`): ``dx``.
 
     MAX routes each ``dy`` to its window's first maximum: through ``argmax`` when given (from
-    :func:`pool2d_argmax`; entries outside ``[-1, H*W)`` raise ValueError), else through the argmax
-    the latest stride-1 :func:`pool2d` of this same, unmodified ``x`` recorded, else recomputed."""
+    :func:`pool2d_argmax` on this ``x``; entries outside ``[-1, H*W)`` raise ValueError), else
+    through the argmax recomputed from ``x`` (the same kernel)."""
     what = "pool2d_backward"
     xc = np.ascontiguousarray(check_x(x, what))
     geo = pool_geometry(what, xc.shape, kernel, stride, pad, est, mode, round_mode, pad_end)
@@ -407,9 +369,7 @@ def pool2d_backward(dy, x, kernel, stride=1, pad=0, est=1, mode="max", round_mod
         return dx
     if argmax is not None:
         argmax = _check_argmax(argmax, dy.shape, what)
-    elif isinstance(x, np.ndarray):
-        argmax = ARGMAX.recall(x, geo, xc)
-    if argmax is None:
+    else:
         argmax = _max_argmax(xc, geo)[1]
     dx = np.empty_like(xc)
     if pool_scatter(dy, argmax, dx):

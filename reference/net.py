@@ -130,6 +130,8 @@ class Net:
             self._first.setdefault(n, vid)
         self.input_names = [t for layer in self.layers if layer.type == "Input" for t in layer.top_names]
         self.blob_shapes = self.infer_shapes({})
+        for layer, flag in zip(self.layers, self._needs_backward()):
+            layer.need_backward = flag
         self._check_names()
         self._values = None
         self.loss = None
@@ -274,6 +276,30 @@ class Net:
             for t in tids:
                 need[t] = flag
         return need
+
+    def _needs_backward(self):
+        """Per layer, Caffe's ``layer_need_backward_`` (BVLC/caffe src/caffe/net.cpp lines 88-161,
+        168-220, 222-235): with ``force_backward`` every layer that has a backward; otherwise one
+        that a loss's diff reaches (a top with a loss weight, or a top that needs a diff and that a
+        consumer expecting a backward propagates down to) and that has a bottom needing a diff
+        it propagates down to, or a learnable parameter.  A layer may prepare for its backward in
+        its forward then (Pooling keeps its argmax); ``backward`` itself runs every layer a seed
+        reaches, so no layer may depend on it."""
+        need = self._needs_diff()
+        reached = [False] * len(self._versions)       # a diff comes back to this version
+        flags = [False] * len(self.layers)
+        for k in reversed(range(len(self.layers))):
+            layer, bids, tids = self.layers[k], self._bottom_ids[k], self._top_ids[k]
+            down = [(not layer.propagate_down or layer.propagate_down[i]) and i not in layer.label_bottoms
+                    for i in range(len(bids))]
+            gets = (any(need[b] and d for b, d in zip(bids, down))
+                    or any(layer.lr_mult(i) != 0 for i in range(len(layer.blobs))))
+            loss_reaches = any(layer.loss_weights) or any(reached[t] for t in tids)
+            flags[k] = (layer.type != "Input" and layer.has_backward
+                        and (self.force_backward or (loss_reaches and gets)))
+            for b, d in zip(bids, down):
+                reached[b] = reached[b] or (flags[k] and d and need[b])
+        return flags
 
     def backward(self, seeds: dict | None = None, accumulate: bool = False) -> dict:
         """Back-propagate from ``seeds`` (``{blob: top diff}``, applied to the blob's last version)

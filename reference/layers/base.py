@@ -52,6 +52,7 @@ class Layer:
     is_loss = False     # loss layers weight their first top by 1 unless loss_weight says otherwise
     label_bottoms = ()  # bottoms that never receive a gradient (labels, crop references)
     has_backward = True  # False: Caffe has no Backward (ArgMax, Accuracy, Threshold); no gradient flows
+    need_backward = False  # set by the Net: a backward is expected (Net._needs_backward, Caffe's rule)
 
     def __init__(self, spec: dict, *, phase: str = "TEST", dtype=np.float32, ops=None, rng=None):
         self.spec = spec

@@ -18,6 +18,10 @@ fields ``est`` and ``pad_end`` in ``pooling_param`` (BVLC Caffe has no such fiel
 
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
+
 from ..conv import conv_geometry
 from ..deconv import deconv_geometry
 from ..pool import pool_geometry
@@ -134,7 +138,18 @@ class Deconvolution(_ConvBase):
 @register
 class Pooling(Layer):
     """Caffe Pooling (MAX, AVE, STOCHASTIC, global), ePool with the ``est``/``pad_end`` extension
-    fields; MAX takes an optional second top, the argmax mask (:mod:`.pooling_modes`)."""
+    fields; MAX takes an optional second top, the argmax mask (:mod:`.pooling_modes`).
+
+    MAX keeps its argmax for the backward, as Caffe's layer keeps ``max_idx_`` (BVLC/caffe @
+    9b89154: include/caffe/layers/pooling_layer.hpp line 56 declares it, ``Blob<int>``;
+    src/caffe/layers/pooling_layer.cpp lines 124-129 size it like the top, lines 153-200 record the
+    bottom index of each window's first strict maximum in Forward_cpu, lines 258-284 scatter the top
+    diff through it in Backward_cpu) -- when ``self.ops`` offers ``pool2d_argmax`` (the Numba CPU
+    backend; the reference and the CUDA backend do not, and keep recomputing it) and a backward is
+    expected (``need_backward``, which the Net sets by Caffe's rule), so an inference forward runs
+    the plain kernel.  The backward passes it as ``argmax=`` only for the very bottom array the
+    forward pooled (same object, same shape); for another array it recomputes.
+    """
     type = "Pooling"
     n_top = (1, 2)
 
@@ -168,6 +183,7 @@ class Pooling(Layer):
             raise p.error("STOCHASTIC pooling takes no pad (Caffe: padding is implemented only for "
                           "AVE and MAX), est or pad_end")
         self.stochastic_choice = None
+        self.kept_argmax = None      # (weak reference to the bottom pooled, its argmax), see run_forward
 
     def _kernel(self, shape):
         return tuple(shape[2:]) if self.global_pooling else self.kernel
@@ -195,7 +211,14 @@ class Pooling(Layer):
                 y, self.stochastic_choice = pooling_modes.stochastic_train(x, geo, self.rng)
                 return [y]
             return [pooling_modes.stochastic_test(x, geo)]
-        tops = [self.ops.pool2d(x, *self._args(x))]
+        self.kept_argmax = None
+        if self._keeps_argmax(x):
+            kernel, stride, pad, est, _, round_mode, pad_end = self._args(x)
+            y, argmax = self.ops.pool2d_argmax(x, kernel, stride, pad, est, round_mode, pad_end)
+            self.kept_argmax = (weakref.ref(x), x.shape, argmax)
+            tops = [y]
+        else:
+            tops = [self.ops.pool2d(x, *self._args(x))]
         if len(self.top_names) == 2:
             tops.append(pooling_modes.max_pool_mask(x, self._geometry(x.shape)))
         return tops
@@ -207,4 +230,14 @@ class Pooling(Layer):
             if self.phase == "TRAIN":
                 return [pooling_modes.stochastic_train_backward(dy, x, geo, self.stochastic_choice)]
             return [pooling_modes.stochastic_test_backward(dy, x, geo)]
+        kept = self.kept_argmax
+        if kept is not None and kept[0]() is x and kept[1] == x.shape:
+            return [self.ops.pool2d_backward(dy, x, *self._args(x), argmax=kept[2])]
         return [self.ops.pool2d_backward(dy, x, *self._args(x))]
+
+    def _keeps_argmax(self, x):
+        """Whether this forward keeps the argmax for the backward, as Caffe's ``max_idx_``: MAX with
+        one top, a backend that offers ``pool2d_argmax``, a backward expected (``need_backward``,
+        set by the Net) and a bottom that is an ndarray."""
+        return (self.mode == "max" and self.need_backward
+                and hasattr(self.ops, "pool2d_argmax") and isinstance(x, np.ndarray))

@@ -39,8 +39,12 @@ def test_bench_subcommand_runs_and_saves_json(tiny, tmp_path, capsys):
         for timing in row["timings"].values():       # every column timed in the same rounds
             assert len(timing["rounds"]) == 1
             assert timing["min"] <= timing["median"] <= timing["max"]
-    max_bwd = next(r for r in saved["results"] if r["op"] == "ePool MAX k2 p0 bwd")
-    assert "numba-remembered" in max_bwd["times"]
+    rows = {r["op"]: r for r in saved["results"]}
+    for k in ("k2 p0", "k3 p1"):             # MAX: the plain forward and the training forward
+        assert {"numba", "numba+argmax", "reference"} <= set(rows[f"ePool MAX {k} fwd"]["timings"])
+        assert set(rows[f"ePool MAX {k} bwd"]["timings"]) >= {"numba", "reference"}
+        assert "numba-remembered" not in rows[f"ePool MAX {k} bwd"]["timings"]
+    assert "numba+argmax" not in rows["ePool AVE k2 p0 fwd"]["timings"]
 
 
 def test_timed_rounds_interleave_and_summarise(monkeypatch):

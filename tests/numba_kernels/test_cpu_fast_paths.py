@@ -1,7 +1,9 @@
 """numba_kernels.cpu's fast paths against the reference: stride-1 convolution as tap GEMMs (forced on
 for every stride-1 op-table case, hard cases included, float32 and float64), and MAX pooling's
-argmax (against a NumPy first-maximum argmax written from the window definition), its scatter
-backward, the argmax that ``pool2d`` remembers, and the check that forgets it when ``x`` changed."""
+argmax (against a NumPy first-maximum argmax written from the window definition) and both MAX
+backwards (scattering a given argmax, recomputing it) on every MAX case of the op table, at its
+stride and at stride 1, with NaN and -inf added; and the Net's Pooling layer, which keeps the
+forward's argmax for its backward (Caffe's ``max_idx_``) only when a backward is expected."""
 
 import numpy as np
 import pytest
@@ -10,8 +12,9 @@ import numba_kernels.cpu as K
 import reference as ref
 from numba_kernels import _gemm
 from reference import Net
-from reference.optable import cases, hard_cases, table
+from reference.optable import OpCase, cases, hard_cases, table
 from reference.pool import pool_geometry
+from reference.tolerance import max_rel_err, tolerance
 
 from ._parity import check_case
 
@@ -118,14 +121,39 @@ def first_max_argmax(x, kernel, stride=1, pad=0, est=1, round_mode="ceil", pad_e
     return out
 
 
-MAX_CASES = [c for c in table("pool2d") + cases("pool2d", count=20, seed=13)
-             if c.params.get("mode", "max") == "max"]
-
-
 def _pool_params(case):
     p = dict(case.params)
     p.pop("mode", None)
     return p
+
+
+def _stride1_variant(case):
+    """``case`` at stride 1 (the dense kernel's path), same pad, est, pad_end and round_mode; None
+    where that geometry is not valid."""
+    params = {**_pool_params(case), "stride": 1}
+    x = case.arrays["x"]
+    try:
+        geo = pool_geometry("t", x.shape, **params)
+    except ValueError:
+        return None
+    dy = np.random.default_rng(7).normal(size=x.shape[:2] + geo.out_hw)
+    return OpCase(case.op, case.name + "_stride1", dict(case.arrays), {**case.params, "stride": 1}, dy)
+
+
+def _with_nan(case):
+    """``case`` with a NaN and a -inf at fixed positions of every plane (NaN never wins a window;
+    a window of only NaN / -inf has no real value)."""
+    x = case.arrays["x"].copy()
+    flat = x.reshape(x.shape[0] * x.shape[1], -1)
+    flat[:, ::3] = np.nan
+    flat[:, 1::7] = -np.inf
+    return OpCase(case.op, case.name + "_nan", {**case.arrays, "x": x}, dict(case.params), case.dy)
+
+
+_TABLE_MAX = [c for c in table("pool2d") + cases("pool2d", count=20, seed=13)
+              if c.params.get("mode", "max") == "max"]
+MAX_CASES = _TABLE_MAX + [v for v in map(_stride1_variant, _TABLE_MAX) if v is not None]
+MAX_CASES += [_with_nan(c) for c in MAX_CASES]
 
 
 @pytest.fixture(params=["rows", "planes"])
@@ -134,24 +162,34 @@ def pool_kernel(request, monkeypatch):
     return request.param
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("case", MAX_CASES, ids=[c.name for c in MAX_CASES])
-def test_argmax_is_the_first_maximum_and_its_scatter_the_reference_backward(case, pool_kernel):
+def test_argmax_and_both_backwards_match_the_reference(case, dtype, pool_kernel):
+    # argmax: the first maximum from the definition, exactly; y exactly; dx with and without
+    # argmax= against the float64 reference on the same (dtype-rounded) inputs
     params = _pool_params(case)
-    for dtype in (np.float32, np.float64):
-        x = case.arrays["x"].astype(dtype)
-        y, arg = K.pool2d_argmax(x, **params)
-        assert arg.dtype == np.int32
-        np.testing.assert_array_equal(arg, first_max_argmax(x, **params), err_msg=case.name)
-        np.testing.assert_array_equal(y, ref.pool2d(x, **params))
-        dy = case.dy.astype(dtype)
-        np.testing.assert_allclose(K.pool2d_backward(dy, x, **params, argmax=arg),
-                                   ref.pool2d_backward(dy, x, **params), rtol=0,
-                                   atol=4 * np.finfo(dtype).eps * np.abs(dy).max() * 4)
+    c = case.astype(dtype)
+    x, dy = c.arrays["x"], c.dy
+    x64 = x.astype(np.float64)
+    y, arg = K.pool2d_argmax(x, **params)
+    assert arg.dtype == np.int32 and y.dtype == dtype
+    np.testing.assert_array_equal(arg, first_max_argmax(x64, **params), err_msg=case.name)
+    np.testing.assert_array_equal(y, ref.pool2d(x64, **params).astype(dtype), err_msg=case.name)
+    want = ref.pool2d_backward(dy.astype(np.float64), x64, **params)
+    for got in (K.pool2d_backward(dy, x, **params, argmax=arg), K.pool2d_backward(dy, x, **params)):
+        assert got.dtype == dtype
+        assert max_rel_err(got, want) <= tolerance(dtype), case.name
 
 
-def test_the_max_cases_include_ties_stride1_and_padding():
-    assert any("_tie_" in c.name for c in MAX_CASES)
-    assert any(tuple(np.broadcast_to(c.params.get("stride", 1), 2)) == (1, 1) for c in MAX_CASES)
+def test_the_max_cases_cover_the_hard_geometries():
+    names = [c.name for c in MAX_CASES]
+    assert any("_tie_" in n for n in names) and any(n.endswith("_nan") for n in names)
+    for hard in ("ceil_overhang", "window_past_end", "pad_end", "negative_pad"):
+        assert any(hard in n for n in names), hard
+    stride1 = [c.params for c in MAX_CASES if _stride1(c)]
+    assert any(np.max(p.get("pad_end", 0)) > 0 for p in stride1)
+    assert any(np.max(p.get("est", 1)) > 1 for p in stride1)
+    assert any(np.max(p.get("pad", 0)) > 0 for p in stride1)
     assert hard_cases("pool2d")
 
 
@@ -163,6 +201,41 @@ def test_argmax_ties_nan_and_signed_zero(dtype, pool_kernel):
     np.testing.assert_array_equal(arg.ravel(), [1, 1, -1, -1, 5, 5, 6, 7, 8, 9])
     np.testing.assert_array_equal(y, ref.pool2d(x, (1, 2)))
     assert np.signbit(y.ravel()[7]) and not np.signbit(y.ravel()[8])   # the first zero, with its sign
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_ties_across_rows_keep_the_row_major_first(dtype, pool_kernel):
+    # 2x2 windows: a tie inside a row goes to the left tap, across rows to the upper row, even when
+    # the lower row's copy lies further left (the separable passes must not prefer it)
+    x = np.array([[1, 5, 2],
+                  [5, 1, 5],
+                  [0, 5, 5]], dtype)[None, None]
+    y, arg = K.pool2d_argmax(x, 2)
+    np.testing.assert_array_equal(y[0, 0], [[5, 5], [5, 5]])
+    np.testing.assert_array_equal(arg[0, 0], [[1, 1], [3, 5]])
+    _, arg3 = K.pool2d_argmax(np.full((1, 1, 4, 4), 2.0, dtype), 3, pad=1)
+    np.testing.assert_array_equal(arg3[0, 0], [[0, 0, 1, 2], [0, 0, 1, 2], [4, 4, 5, 6],
+                                                [8, 8, 9, 10]])
+
+
+def test_wide_kernels_take_the_generic_passes(pool_kernel):
+    # kernels wider and taller than 3 run the extra in-place sweeps / the loop over row taps
+    rng = np.random.default_rng(5)
+    x = rng.integers(-3, 3, size=(2, 9, 11, 12)).astype(np.float32)
+    x[0, 0, 2, 3] = np.nan
+    for kernel, pad, est in (((5, 4), (2, 1), (1, 2)), ((4, 6), (3, 0), (2, 1))):
+        _, arg = K.pool2d_argmax(x, kernel, 1, pad, est)
+        np.testing.assert_array_equal(arg, first_max_argmax(x, kernel, 1, pad, est))
+
+
+def test_argmax_kernel_dispatch(monkeypatch):
+    # enough planes: the separable kernels (stride 1 dense, else strided); few planes: output rows
+    used = []
+    for name in ("pool_argmax", "pool_argmax_dense", "pool_argmax_strided"):
+        monkeypatch.setattr(K, name, lambda *a, name=name: used.append(name))
+    for shape, stride in (((1, 8, 6, 6), 1), ((2, 4, 6, 6), 2), ((1, 7, 6, 6), 1)):
+        K.pool2d_argmax(np.zeros(shape), 2, stride)
+    assert used == ["pool_argmax_dense", "pool_argmax_strided", "pool_argmax"]
 
 
 def test_bad_argmax_is_refused():
@@ -178,65 +251,107 @@ def test_bad_argmax_is_refused():
         K.pool2d_backward(dy, x, 2, mode="ave", argmax=np.zeros((1, 1, 2, 2), np.int32))
 
 
-# ---- the remembered argmax --------------------------------------------------------------------
-
-def test_pool2d_remembers_and_backward_recalls_the_argmax(monkeypatch):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(1, 16, 9, 9)).astype(np.float32)
-    K.ARGMAX.clear()
-    K.pool2d(x, 3, 1, 1, 2)
-    geo = pool_geometry("t", x.shape, 3, 1, 1, 2)
-    assert K.ARGMAX.recall(x, geo, x) is not None
-    assert K.ARGMAX.recall(x.copy(), geo, x) is None                 # another object: not its entry
+def test_plain_forward_records_nothing(monkeypatch):
+    # pool2d is the plain kernel: no argmax computed, nothing kept anywhere
     calls = []
-    monkeypatch.setattr(K, "_max_argmax", lambda *a: calls.append(a) or (None, None))
-    dy = rng.normal(size=(1, 16, 7, 7)).astype(np.float32)
-    np.testing.assert_allclose(K.pool2d_backward(dy, x, 3, 1, 1, 2),
-                               ref.pool2d_backward(dy, x, 3, 1, 1, 2), atol=1e-6)
-    assert calls == []                                                 # nothing recomputed
+    monkeypatch.setattr(K, "_max_argmax", lambda *a: calls.append(a))
+    x = np.random.default_rng(0).normal(size=(1, 16, 9, 9)).astype(np.float32)
+    np.testing.assert_array_equal(K.pool2d(x, 3, 1, 1, 2), ref.pool2d(x, 3, 1, 1, 2))
+    assert calls == []
+    assert not hasattr(K, "ARGMAX")
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_modified_input_is_not_routed_through_its_old_argmax(dtype):
-    # the gradient-check pattern: a forward at a perturbed x, then the backward at the restored x
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(1, 8, 6, 6)).astype(dtype)
-    dy = rng.normal(size=(1, 8, 5, 5)).astype(dtype)
-    K.ARGMAX.clear()
-    old = x[0, 3, 2, 2]
-    x[0, 3, 2, 2] = 10.0             # wins all four windows that contain it
-    K.pool2d(x, 2, 1)
-    x[0, 3, 2, 2] = old
-    np.testing.assert_allclose(K.pool2d_backward(dy, x, 2, 1), ref.pool2d_backward(dy, x, 2, 1),
-                               atol=1e-6)
-    assert K.ARGMAX.recall(x, pool_geometry("t", x.shape, 2, 1), x) is None
+# ---- the Net's Pooling layer keeps the argmax (Caffe's max_idx_) ---------------------------------
 
-
-def test_memory_is_bounded_and_forgets_dead_inputs(monkeypatch):
-    monkeypatch.setattr(K, "ARGMAX_MEMORY", 3)
-    K.ARGMAX.clear()
-    keep = [np.random.default_rng(i).normal(size=(1, 8, 4, 4)) for i in range(5)]
-    for x in keep:
-        K.pool2d(x, 2, 1)
-    assert len(K.ARGMAX.entries) == 3
-    del keep[-1], x
-    assert len(K.ARGMAX.entries) == 2
-
-
-def test_net_backward_scatters_through_the_forward_argmax(monkeypatch):
-    rng = np.random.default_rng(3)
+def _pool_net(phase="train", force_backward=True, loss=False, backend="numba"):
     specs = [{"name": "data", "type": "Input", "top": ["data"],
               "input_param": {"shape": [{"dim": [2, 8, 10, 10]}]}},
              {"name": "pool", "type": "Pooling", "bottom": ["data"], "top": ["pool"],
               "pooling_param": {"kernel_size": 3, "stride": 1, "pad": 2, "est": 2}}]
-    nets = [Net(specs, backend=b, dtype=np.float64, force_backward=True) for b in ("numpy", "numba")]
+    if loss:
+        specs.append({"name": "loss", "type": "EuclideanLoss", "bottom": ["pool", "pool"],
+                      "top": ["loss"]})
+    return Net(specs, phase=phase, backend=backend, dtype=np.float64, force_backward=force_backward)
+
+
+class _Spy:
+    """Counts K._max_argmax calls (the argmax kernel, in a forward or a recomputing backward)."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        real = K._max_argmax
+
+        def counted(*a):
+            self.calls += 1
+            return real(*a)
+        monkeypatch.setattr(K, "_max_argmax", counted)
+
+
+def test_net_backward_scatters_through_the_forward_argmax(monkeypatch):
+    rng = np.random.default_rng(3)
+    nets = [_pool_net(backend=b) for b in ("numpy", "numba")]
+    spy = _Spy(monkeypatch)
     x = rng.normal(size=(2, 8, 10, 10))
     out = [net.forward(data=x)["pool"] for net in nets]
     np.testing.assert_array_equal(out[1], out[0])
-    calls = []
-    real = K._max_argmax
-    monkeypatch.setattr(K, "_max_argmax", lambda *a: calls.append(a) or real(*a))
+    assert spy.calls == 1                       # the numba net's forward ran pool2d_argmax
+    assert nets[1].layer("pool").kept_argmax is not None
+    assert nets[0].layer("pool").kept_argmax is None    # the reference backend has no pool2d_argmax
     seed = rng.normal(size=out[0].shape)
     diffs = [net.backward({"pool": seed})["data"] for net in nets]
     np.testing.assert_allclose(diffs[1], diffs[0], rtol=0, atol=1e-12)
-    assert calls == []
+    assert spy.calls == 1                       # the backward recomputed nothing
+
+
+def test_the_kept_argmax_is_what_the_backward_routes_through():
+    # a doctored argmax (every output to pixel 0 of its plane) is routed as given
+    net = _pool_net()
+    x = np.random.default_rng(4).normal(size=(2, 8, 10, 10))
+    y = net.forward(data=x)["pool"]
+    layer = net.layer("pool")
+    ref_bottom, shape, arg = layer.kept_argmax
+    layer.kept_argmax = (ref_bottom, shape, np.zeros_like(arg))
+    seed = np.ones_like(y)
+    dx = net.backward({"pool": seed})["data"]
+    want = np.zeros_like(x)
+    want[:, :, 0, 0] = y.shape[2] * y.shape[3]
+    np.testing.assert_array_equal(dx, want)
+
+
+def test_a_changed_bottom_falls_back_to_recomputing(monkeypatch):
+    net = _pool_net()
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 8, 10, 10))
+    y = net.forward(data=x)["pool"]
+    layer = net.layer("pool")
+    bottom = net._values[net._bottom_ids[net.layer_names.index("pool")][0]]
+    dy = rng.normal(size=y.shape)
+    spy = _Spy(monkeypatch)
+    other = rng.normal(size=x.shape)            # another array: its own argmax, recomputed
+    np.testing.assert_allclose(layer.backward([dy], [other], [y])[0],
+                               ref.pool2d_backward(dy, other, 3, 1, 2, 2), rtol=0, atol=1e-12)
+    assert spy.calls == 1
+    narrower = bottom[:, :, :, :9]              # another shape: recomputed too
+    dy9 = rng.normal(size=(2, 8, 10, 9))
+    np.testing.assert_allclose(layer.backward([dy9], [narrower], [y])[0],
+                               ref.pool2d_backward(dy9, narrower, 3, 1, 2, 2), rtol=0, atol=1e-12)
+    assert spy.calls == 2
+    layer.backward([dy], [bottom], [y])         # the very bottom pooled: no recomputation
+    assert spy.calls == 2
+
+
+def test_inference_net_does_not_compute_the_argmax(monkeypatch):
+    spy = _Spy(monkeypatch)
+    x = np.random.default_rng(6).normal(size=(2, 8, 10, 10))
+    for net, keeps in ((_pool_net("test", force_backward=False), False),
+                       (_pool_net("test", force_backward=False, loss=True), False),  # data needs no diff
+                       (_pool_net("test", force_backward=True), True),
+                       (_pool_net("train", force_backward=True, loss=True), True)):
+        calls = spy.calls
+        net.forward(data=x)
+        assert net.layer("pool").need_backward is keeps
+        assert (spy.calls - calls, net.layer("pool").kept_argmax is not None) == (int(keeps), keeps)
+    net = _pool_net("test", force_backward=False)
+    net.forward(data=x)                        # a backward anyway still gets the right gradient
+    seed = np.ones((2, 8, 10, 10))
+    np.testing.assert_allclose(net.backward({"pool": seed})["data"], 0.0)   # data needs no diff
