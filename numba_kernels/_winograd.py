@@ -461,6 +461,8 @@ class Stack:
     def __init__(self, rows, cols, dtype, zero=False):
         self.rows, self.cols, self.stride = rows, cols, rows * cols + SKEW
         self.flat = (np.zeros if zero else np.empty)(16 * self.stride, dtype)
+        if not zero:                              # the gaps hold zeros, so whole buffers add safely
+            self.flat.reshape(16, self.stride)[:, rows * cols:] = 0
 
     def __getitem__(self, xi):
         start = xi * self.stride
