@@ -51,6 +51,7 @@ from numba import njit, prange, uint64
 from reference.checks import group_slices
 
 from ._gemm import dot_batch
+from ._workspace import scratch
 
 __all__ = ["axis_tiles", "Tiles", "conv_forward_winograd", "conv_backward_winograd", "BUDGET"]
 
@@ -92,61 +93,67 @@ class Tiles:
 
 # ---- the four transforms and their adjoints -----------------------------------------------------
 
-@njit(cache=True, inline="always")
-def _g(a0, a1, a2, h):
-    """``G (a0, a1, a2)``: the filter transform along one axis (``h`` = 1/2 in the data's dtype)."""
-    return a0, h * (a0 + a1 + a2), h * (a0 - a1 + a2), a2
+@njit(cache=True)
+def _pass_g(src, a, b, c, dst, d, n, sign, h):
+    """``dst[d + k] = h * (src[a + k] + sign*src[b + k] + src[c + k])`` for ``k < n`` (``sign`` = +-1:
+    rows 1 and 2 of ``G``).  One output stream per pass: a loop that writes several streams of one
+    array at offsets unknown to the compiler does not vectorize (LLVM cannot rule out overlaps)."""
+    for k in range(n):
+        q = uint64(k)
+        dst[uint64(d) + q] = h * (src[uint64(a) + q] + sign * src[uint64(b) + q] + src[uint64(c) + q])
 
 
-@njit(cache=True, inline="always")
-def _g_adjoint(b0, b1, b2, b3, h):
-    """``G^T (b0, b1, b2, b3)``."""
-    return b0 + h * (b1 + b2), h * (b1 - b2), h * (b1 + b2) + b3
+@njit(cache=True)
+def _pass_copy(src, a, dst, d, n):
+    """``dst[d + k] = src[a + k]`` for ``k < n`` (rows 0 and 3 of ``G``)."""
+    for k in range(n):
+        dst[uint64(d) + uint64(k)] = src[uint64(a) + uint64(k)]
 
 
-@njit(cache=True, inline="always")
-def _put_g(uf, t, stride, a0, a1, a2, h):
-    """``G (a0, a1, a2)`` into ``uf[t], uf[t + stride], uf[t + 2*stride], uf[t + 3*stride]``."""
-    b0, b1, b2, b3 = _g(a0, a1, a2, h)
-    uf[t] = b0
-    uf[t + stride] = b1
-    uf[t + stride + stride] = b2
-    uf[t + stride + stride + stride] = b3
+@njit(cache=True)
+def _pass_g_adjoint_edge(src, a, b, c, dst, d, n, h):
+    """``dst[d + k] = src[a + k] + h * (src[b + k] + src[c + k])`` (columns 0 and 2 of ``G^T``)."""
+    for k in range(n):
+        q = uint64(k)
+        dst[uint64(d) + q] = src[uint64(a) + q] + h * (src[uint64(b) + q] + src[uint64(c) + q])
 
 
-@njit(cache=True, inline="always")
-def _get_g_adjoint(df, t, stride, h):
-    """``G^T`` of ``df[t], df[t + stride], df[t + 2*stride], df[t + 3*stride]``."""
-    return _g_adjoint(df[t], df[t + stride], df[t + stride + stride], df[t + stride + stride + stride], h)
+@njit(cache=True)
+def _pass_g_adjoint_mid(src, b, c, dst, d, n, h):
+    """``dst[d + k] = h * (src[b + k] - src[c + k])`` (column 1 of ``G^T``)."""
+    for k in range(n):
+        q = uint64(k)
+        dst[uint64(d) + q] = h * (src[uint64(b) + q] - src[uint64(c) + q])
 
 
 @njit(cache=True)
 def _filter_transform_task(w, uf, stride, o):
-    """Task ``o`` of :func:`_filter_transform` (flat unsigned indices: see Note [unsigned indices]
-    in :mod:`._im2col`; without them this loop did not vectorize, 2.2 ms for a 512x512 layer)."""
+    """Task ``o`` of :func:`_filter_transform`: the taps of output channel ``o`` into an L1-sized
+    buffer, rows of vectors over the input channels: ``buf[3r + q]`` = row ``r`` of ``G w`` (rows 0
+    and 3 are tap rows 0 and 2; rows 12-14 hold tap row 1), then ``G`` along each row, one output
+    matrix ``U[4r + j]`` per pass (see :func:`_pass_g`)."""
     c_n = w.shape[1]
     wf = w.reshape(-1)
     h = w.dtype.type(0.5)
-    s = uint64(stride)
-    s4 = s + s + s + s
-    n = uint64(c_n)
-    taps = np.empty(9 * c_n, w.dtype)                # taps[k*C + c] = w[o, c, k // 3, k % 3]
+    plus, minus = w.dtype.type(1), w.dtype.type(-1)
+    buf = np.empty(15 * c_n, w.dtype)
     src = uint64(o * c_n * 9)
     for c in range(c_n):
-        for k in range(9):
-            taps[uint64(k * c_n + c)] = wf[src + uint64(c * 9 + k)]
-    out = uint64(o * c_n)
-    for c in range(c_n):
-        q = uint64(c)
-        t = out + q
-        # G down the columns of w: column j of (G w) is (r0j, r1j, r2j, r3j)
-        r00, r10, r20, r30 = _g(taps[q], taps[q + 3 * n], taps[q + 6 * n], h)
-        r01, r11, r21, r31 = _g(taps[q + n], taps[q + 4 * n], taps[q + 7 * n], h)
-        r02, r12, r22, r32 = _g(taps[q + 2 * n], taps[q + 5 * n], taps[q + 8 * n], h)
-        _put_g(uf, t, s, r00, r01, r02, h)          # then G along row i: U[4i .. 4i + 3]
-        _put_g(uf, t + s4, s, r10, r11, r12, h)
-        _put_g(uf, t + s4 + s4, s, r20, r21, r22, h)
-        _put_g(uf, t + s4 + s4 + s4, s, r30, r31, r32, h)
+        for q in range(3):
+            buf[uint64(q * c_n + c)] = wf[src + uint64(c * 9 + q)]              # tap row 0
+            buf[uint64((12 + q) * c_n + c)] = wf[src + uint64(c * 9 + 3 + q)]   # tap row 1
+            buf[uint64((9 + q) * c_n + c)] = wf[src + uint64(c * 9 + 6 + q)]    # tap row 2
+    for q in range(3):                               # rows 1 and 2 of G w: h (w0 +- w1 + w2)
+        _pass_g(buf, q * c_n, (12 + q) * c_n, (9 + q) * c_n, buf, (3 + q) * c_n, c_n, plus, h)
+        _pass_g(buf, q * c_n, (12 + q) * c_n, (9 + q) * c_n, buf, (6 + q) * c_n, c_n, minus, h)
+    out = o * c_n
+    for r in range(4):                               # G along row r: U[4r], ..., U[4r + 3]
+        row = 3 * r * c_n
+        k = 4 * r * stride + out
+        _pass_copy(buf, row, uf, k, c_n)
+        _pass_g(buf, row, row + c_n, row + 2 * c_n, uf, k + stride, c_n, plus, h)
+        _pass_g(buf, row, row + c_n, row + 2 * c_n, uf, k + 2 * stride, c_n, minus, h)
+        _pass_copy(buf, row + 2 * c_n, uf, k + 3 * stride, c_n)
 
 
 @njit(parallel=True, cache=True)
@@ -161,29 +168,30 @@ def _filter_transform(w, uf, stride):
 
 @njit(cache=True)
 def _filter_transform_adjoint_task(duf, stride, dw, o):
-    """Task ``o`` of :func:`_filter_transform_adjoint`."""
+    """Task ``o`` of :func:`_filter_transform_adjoint`: ``G^T`` along the rows of ``dU`` into
+    ``buf[3r + q]`` (row ``r`` of ``dU G``), then down the columns into ``buf[36 + 3a + q]`` (tap
+    ``(a, q)``), one output stream per pass, then the taps back to ``dw``'s layout."""
     c_n = dw.shape[1]
     dwf = dw.reshape(-1)
     h = dw.dtype.type(0.5)
-    s = uint64(stride)
-    s4 = s + s + s + s
-    n = uint64(c_n)
-    taps = np.empty(9 * c_n, dw.dtype)
-    first = uint64(o * c_n)
-    for c in range(c_n):
-        q = uint64(c)
-        t = first + q
-        t00, t01, t02 = _get_g_adjoint(duf, t, s, h)
-        t10, t11, t12 = _get_g_adjoint(duf, t + s4, s, h)
-        t20, t21, t22 = _get_g_adjoint(duf, t + s4 + s4, s, h)
-        t30, t31, t32 = _get_g_adjoint(duf, t + s4 + s4 + s4, s, h)
-        taps[q], taps[q + 3 * n], taps[q + 6 * n] = _g_adjoint(t00, t10, t20, t30, h)
-        taps[q + n], taps[q + 4 * n], taps[q + 7 * n] = _g_adjoint(t01, t11, t21, t31, h)
-        taps[q + 2 * n], taps[q + 5 * n], taps[q + 8 * n] = _g_adjoint(t02, t12, t22, t32, h)
+    buf = np.empty(45 * c_n, dw.dtype)
+    first = o * c_n
+    for r in range(4):                               # dU[4r .. 4r + 3] G: 3 columns
+        k = 4 * r * stride + first
+        row = 3 * r * c_n
+        _pass_g_adjoint_edge(duf, k, k + stride, k + 2 * stride, buf, row, c_n, h)
+        _pass_g_adjoint_mid(duf, k + stride, k + 2 * stride, buf, row + c_n, c_n, h)
+        _pass_g_adjoint_edge(duf, k + 3 * stride, k + stride, k + 2 * stride, buf, row + 2 * c_n, c_n, h)
+    taps = 36 * c_n
+    for q in range(3):                               # G^T down column q: taps (0, q), (1, q), (2, q)
+        r0, r1, r2, r3 = q * c_n, (3 + q) * c_n, (6 + q) * c_n, (9 + q) * c_n
+        _pass_g_adjoint_edge(buf, r0, r1, r2, buf, taps + q * c_n, c_n, h)
+        _pass_g_adjoint_mid(buf, r1, r2, buf, taps + (3 + q) * c_n, c_n, h)
+        _pass_g_adjoint_edge(buf, r3, r1, r2, buf, taps + (6 + q) * c_n, c_n, h)
     dst = uint64(o * c_n * 9)
     for c in range(c_n):
         for k in range(9):
-            dwf[dst + uint64(c * 9 + k)] = taps[uint64(k * c_n + c)]
+            dwf[dst + uint64(c * 9 + k)] = buf[uint64(taps + k * c_n + c)]
 
 
 @njit(parallel=True, cache=True)
@@ -273,6 +281,8 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, 
     plane = uint64(stride)
     e2 = 2 * ew
     row_len = e2 * slot_len
+    r1, r2, r3 = uint64(row_len), uint64(2 * row_len), uint64(3 * row_len)
+    dxf = dx.reshape(-1)
     n = p // c_n
     c = p - n * c_n
     dx[n, c] = 0
@@ -296,22 +306,25 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, 
                     s[ra + uint64(k + 1)] += vf[t + plane] + vf[t + plane + plane] - vf[t]
                     s[rb + uint64(k + 1)] -= vf[t + plane + plane + plane]
         r = oy[tr] - ph                            # B down the rows: (s0, s1 - s2 + s3, ...)
-        for slot in range(e2):
-            lo, hi = _slot_range(slot, pw, w, e2)
-            base = slot * slot_len
-            for j in range(lo, hi):
-                q = slot + e2 * j - pw
-                k = uint64(base + j)
-                s0, s1 = s[k], s[k + uint64(row_len)]
-                s2, s3 = s[k + uint64(2 * row_len)], s[k + uint64(3 * row_len)]
-                if 0 <= r < h:
-                    dx[n, c, r, q] += s0
-                if 0 <= r + eh < h:
-                    dx[n, c, r + eh, q] += s1 - s2 + s3
-                if 0 <= r + 2 * eh < h:
-                    dx[n, c, r + 2 * eh, q] += s1 + s2 - s0
-                if 0 <= r + 3 * eh < h:
-                    dx[n, c, r + 3 * eh, q] -= s3
+        for k in range(4):
+            rk = r + k * eh
+            if rk < 0 or rk >= h:
+                continue
+            out = uint64(((n * c_n + c) * h + rk) * w)
+            for slot in range(e2):
+                lo, hi = _slot_range(slot, pw, w, e2)
+                base = slot * slot_len
+                for j in range(lo, hi):
+                    q = out + uint64(slot + e2 * j - pw)
+                    b = uint64(base + j)
+                    if k == 0:
+                        dxf[q] += s[b]
+                    elif k == 1:
+                        dxf[q] += s[b + r1] - s[b + r2] + s[b + r3]
+                    elif k == 2:
+                        dxf[q] += s[b + r1] + s[b + r2] - s[b]
+                    else:
+                        dxf[q] -= s[b + r3]
 
 
 @njit(parallel=True, cache=True)
@@ -471,11 +484,11 @@ class Stack:
     elements between matrices move each stream to its own sets.
     """
 
-    def __init__(self, rows, cols, dtype, zero=False):
+    def __init__(self, rows, cols, dtype, role=None):
         self.rows, self.cols, self.stride = rows, cols, rows * cols + SKEW
-        self.flat = (np.zeros if zero else np.empty)(16 * self.stride, dtype)
-        if not zero:                              # the gaps hold zeros, so whole buffers add safely
-            self.flat.reshape(16, self.stride)[:, rows * cols:] = 0
+        size = 16 * self.stride
+        self.flat = np.empty(size, dtype) if role is None else scratch("winograd " + role, size, dtype)
+        self.flat.reshape(16, self.stride)[:, rows * cols:] = 0   # zero gaps: whole buffers add safely
 
     def __getitem__(self, xi):
         start = xi * self.stride
@@ -499,16 +512,16 @@ def conv_forward_winograd(x, w, b, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o = w.shape[0]
     tl = Tiles((h, wd), pad, est, out_hw)
-    u = Stack(o, w.shape[1], x.dtype)
+    u = Stack(o, w.shape[1], x.dtype, "U")
     y = np.empty((n, o) + tuple(out_hw), x.dtype)
     bias = b if b is not None else np.zeros(1, x.dtype)
     slices = group_slices(group, c, o)
     for k, part in enumerate(tl.chunks(n, c + o)):
         cols = (part.stop - part.start) * tl.count
-        v = Stack(c, cols, x.dtype)
+        v = Stack(c, cols, x.dtype, "V")
         _forward_in(w, u.flat, u.stride, x[part], tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew,
                     tl.slot_len, *v.args(), k == 0)
-        m = Stack(o, cols, x.dtype)
+        m = Stack(o, cols, x.dtype, "M")
         dot_batch([(u[xi][cout], v[xi][cin], m[xi][cout]) for xi in range(16) for cin, cout in slices])
         del v
         _output_transform(*m.args(), tl.oy, tl.ox, tl.eh, tl.ew, bias, b is not None, y[part])
@@ -520,8 +533,8 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
     n, c, h, wd = x.shape
     o, cg = w.shape[:2]
     tl = Tiles((h, wd), pad, est, out_hw)
-    u = Stack(o, cg, x.dtype)
-    du = Stack(o, cg, x.dtype)
+    u = Stack(o, cg, x.dtype, "U")
+    du = Stack(o, cg, x.dtype, "dU")
     dx = np.empty_like(x)
     dw = np.empty_like(w)
     slices = group_slices(group, c, o)
@@ -529,7 +542,7 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
     chunks = tl.chunks(n, 3 * c + o)
     for k, part in enumerate(chunks):
         cols = (part.stop - part.start) * tl.count
-        dm, v, dv = Stack(o, cols, x.dtype), Stack(c, cols, x.dtype), Stack(c, cols, x.dtype)
+        dm, v, dv = Stack(o, cols, x.dtype, "M"), Stack(c, cols, x.dtype, "V"), Stack(c, cols, x.dtype, "dV")
         _backward_in(w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.eh, tl.ew, *dm.args()[:2],
                      x[part], tl.starts, tl.ph, tl.pw, tl.slot_len, *v.args(), k == 0)
         part_du = du if k == 0 else Stack(o, cg, x.dtype)

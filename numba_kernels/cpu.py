@@ -89,6 +89,7 @@ from reference.checks import group_slices, like  # noqa: E402
 from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from . import _gemm  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
+from ._workspace import scratch  # noqa: E402
 from ._pool import (pool_argmax, pool_argmax_dense, pool_argmax_strided, pool_backward,  # noqa: E402
                     pool_forward, pool_forward_dense, pool_scatter)
 from ._taps import conv_backward_taps, conv_forward_taps  # noqa: E402
@@ -141,7 +142,7 @@ def _columns(img, kernel, stride, pad, est, out_hw, group):
     """im2col of ``img`` (nb, C, H, W) as ``(group, C/G*kh*kw, nb*oh*ow)``."""
     (kh, kw), (sh, sw), (ph, pw), (eh, ew), (oh, ow) = kernel, stride, pad, est, out_hw
     nb, c = img.shape[:2]
-    col = np.empty((c * kh * kw, nb * oh * ow), dtype=img.dtype)
+    col = scratch("im2col", c * kh * kw * nb * oh * ow, img.dtype).reshape(c * kh * kw, nb * oh * ow)
     im2col(img, kh, kw, sh, sw, ph, pw, eh, ew, oh, ow, col)
     return col.reshape(group, -1, nb * oh * ow)
 
@@ -253,7 +254,8 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
     y = np.zeros((n, o) + out_hw, dtype=x.dtype)
     for part in _chunks(n, o * kh * kw * h * wd):
         xm = _as_matrices(x[part], group)
-        col = np.empty((group, wm.shape[2], xm.shape[2]), dtype=x.dtype)
+        col = scratch("im2col", group * wm.shape[2] * xm.shape[2], x.dtype).reshape(
+            group, wm.shape[2], xm.shape[2])
         for g in range(group):
             np.dot(wm[g].T, xm[g], out=col[g])
         _add_columns(col, (kh, kw), stride, pad, est, (h, wd), y[part])
