@@ -2,7 +2,8 @@
 :mod:`reference` (within :data:`reference.tolerance.TOLERANCE`).
 
 Convolution and deconvolution are Caffe's design: an im2col copy with the equivalent stride feeding
-one GEMM per group (``np.dot``: NumPy's multi-threaded BLAS), and col2im for the transposes.  With
+one GEMM per group (:func:`._gemm.dot_rows`: NumPy's BLAS, single-threaded calls on blocks of rows
+run side by side, which leaves no BLAS thread spinning after it), and col2im for the transposes.  With
 ``col`` the column buffer of :mod:`numba_kernels._im2col` (rows ``(c, i, j)``, columns ``(n, oy,
 ox)``) and ``w_g`` a group's weights as a matrix::
 
@@ -88,6 +89,7 @@ from reference.checks import group_slices, like  # noqa: E402
 
 from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
 from . import _gemm  # noqa: E402
+from ._gemm import dot_rows  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
 from ._workspace import scratch  # noqa: E402
 from ._pool import (pool_argmax, pool_argmax_dense, pool_argmax_strided, pool_backward,  # noqa: E402
@@ -204,9 +206,9 @@ def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
         col = _columns(x[part], (kh, kw), stride, pad, est, out_hw, group)
         for g, (_, cout) in enumerate(group_slices(group, c, o)):
             if col.shape[-1] == out_hw[0] * out_hw[1]:          # one image: straight into y
-                np.dot(wm[g], col[g], out=y[part.start, cout].reshape(-1, col.shape[-1]))
+                dot_rows(wm[g], col[g], out=y[part.start, cout].reshape(-1, col.shape[-1]))
             else:
-                _store_matrix(np.dot(wm[g], col[g]), y[part, cout])
+                _store_matrix(dot_rows(wm[g], col[g]), y[part, cout])
     if b is not None:
         y += b[:, None, None]
     return y
@@ -232,9 +234,9 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
         col = _columns(x[part], (kh, kw), stride, pad, est, out_hw, group)
         dym = _as_matrices(dy[part], group)
         for g in range(group):
-            dw[g] += np.dot(dym[g], col[g].T)
+            dw[g] += dot_rows(dym[g], col[g].T)
         for g in range(group):                  # the column buffer now receives d(col)
-            np.dot(wm[g].T, dym[g], out=col[g])
+            dot_rows(wm[g].T, dym[g], out=col[g])
         _add_columns(col, (kh, kw), stride, pad, est, out_hw, dx[part])
     return dx, dw.reshape(w.shape), db
 
@@ -257,7 +259,7 @@ def deconv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):
         col = scratch("im2col", group * wm.shape[2] * xm.shape[2], x.dtype).reshape(
             group, wm.shape[2], xm.shape[2])
         for g in range(group):
-            np.dot(wm[g].T, xm[g], out=col[g])
+            dot_rows(wm[g].T, xm[g], out=col[g])
         _add_columns(col, (kh, kw), stride, pad, est, (h, wd), y[part])
     if b is not None:
         y += b[:, None, None]
@@ -280,8 +282,8 @@ def deconv2d_backward(dy, x, w, stride=1, pad=0, est=1, group=1, bias=True):
         col = _columns(dy[part], (kh, kw), stride, pad, est, (h, wd), group)
         xm = _as_matrices(x[part], group)
         for g, (cin, _) in enumerate(group_slices(group, c, o)):
-            dw[g] += np.dot(xm[g], col[g].T)
-            _store_matrix(np.dot(wm[g], col[g]), dx[part, cin])
+            dw[g] += dot_rows(xm[g], col[g].T)
+            _store_matrix(dot_rows(wm[g], col[g]), dx[part, cin])
     db = dy.sum(axis=(0, 2, 3)) if bias else None
     return dx, dw.reshape(w.shape), db
 
