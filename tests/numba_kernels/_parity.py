@@ -30,3 +30,16 @@ def check_case(impl, case, to_numpy=np.asarray):
         assert value.dtype == dtype, f"{case.name} {name}: dtype {value.dtype}, expected {dtype}"
         err = max_rel_err(value, ref)
         assert err <= tolerance(dtype), f"{case.name} [{dtype}] {name}: error {err:.3e}"
+
+
+def assert_varied(cases, at_least, batches=False):
+    """The selected op-table cases are enough of them and exercise the hard cases, est > 1, groups,
+    padding (and, with ``batches``, more than one image): a parity test over them checks something."""
+    assert len(cases) >= at_least, len(cases)
+    assert any(c.name.startswith("conv2d_hard") for c in cases)
+    params = [c.params for c in cases]
+    assert any(np.max(p.get("est", 1)) > 1 for p in params)
+    assert any(p.get("group", 1) > 1 for p in params)
+    assert any(np.max(p.get("pad", 0)) > 0 for p in params)
+    if batches:
+        assert any(c.arrays["x"].shape[0] > 1 for c in cases)
