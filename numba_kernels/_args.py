@@ -17,7 +17,7 @@ from reference.conv import conv_geometry
 from reference.deconv import deconv_geometry
 from reference.pool import pool_geometry
 
-__all__ = ["check_x", "check_shape", "conv_geometry", "deconv_geometry", "pool_geometry"]
+__all__ = ["check_x", "check_shape", "conv_geometry", "deconv_geometry", "pool_geometry", "image_chunks"]
 
 
 def is_device_array(a) -> bool:
@@ -42,3 +42,10 @@ def check_shape(a, what: str, name: str, shape):
     if tuple(a.shape) != tuple(shape):
         raise ValueError(f"{what}: {name} must have shape {tuple(shape)}, got {tuple(a.shape)}")
     return a
+
+
+def image_chunks(n: int, per_image: int, budget: int) -> list:
+    """Slices of a batch of ``n`` images whose scratch (``per_image`` elements per image) stays under
+    ``budget`` elements; at least one image per slice."""
+    step = max(1, min(n, budget // max(1, per_image)))
+    return [slice(a, min(n, a + step)) for a in range(0, n, step)]

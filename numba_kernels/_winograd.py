@@ -59,6 +59,7 @@ from numba import njit, prange, uint64
 
 from reference.checks import group_slices
 
+from ._args import image_chunks
 from ._gemm import dot_batch
 from ._workspace import scratch
 
@@ -96,8 +97,7 @@ class Tiles:
 
     def chunks(self, n, channels):
         """Image slices whose ``(16, channels, nb*T)`` buffers hold at most BUDGET elements."""
-        step = max(1, min(n, BUDGET // max(1, 16 * channels * self.count)))
-        return [slice(a, min(n, a + step)) for a in range(0, n, step)]
+        return image_chunks(n, 16 * channels * self.count, BUDGET)
 
 
 # ---- the four transforms and their adjoints -----------------------------------------------------

@@ -87,7 +87,7 @@ import numpy as np  # noqa: E402
 
 from reference.checks import group_slices, like  # noqa: E402
 
-from ._args import check_x, conv_geometry, deconv_geometry, pool_geometry  # noqa: E402
+from ._args import check_x, conv_geometry, deconv_geometry, image_chunks, pool_geometry  # noqa: E402
 from . import _gemm  # noqa: E402
 from ._gemm import dot_rows  # noqa: E402
 from ._im2col import col2im, im2col  # noqa: E402
@@ -136,8 +136,7 @@ def _bias(b, dtype, what, n_out):
 
 def _chunks(n, per_image):
     """Batch slices whose column buffer has at most COL_BUDGET elements (at least one image)."""
-    step = max(1, min(n, COL_BUDGET // max(1, per_image)))
-    return [slice(a, min(n, a + step)) for a in range(0, n, step)]
+    return image_chunks(n, per_image, COL_BUDGET)
 
 
 def _columns(img, kernel, stride, pad, est, out_hw, group):

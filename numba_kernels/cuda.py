@@ -38,7 +38,7 @@ from numba import config, cuda
 from reference.checks import FLOAT_DTYPES, like
 
 from ._args import check_shape, check_x, conv_geometry, deconv_geometry, is_device_array
-from ._args import pool_geometry
+from ._args import image_chunks, pool_geometry
 
 
 def _install_simulator_shared_lock():
@@ -349,8 +349,8 @@ def _result(on_device, *arrays):
 
 
 def _chunks(n, per_image):
-    step = max(1, min(n, COL_BUDGET // max(1, per_image)))
-    return [(a, min(n, a + step)) for a in range(0, n, step)]
+    """``(start, stop)`` of batch slices whose column buffer has at most COL_BUDGET elements."""
+    return [(part.start, part.stop) for part in image_chunks(n, per_image, COL_BUDGET)]
 
 
 def _columns(img, kernel, stride, pad, est, out_hw):
