@@ -163,12 +163,12 @@ def dot_batch(jobs):
     serialized by a lock) and restored after.  Without NumPy's OpenBLAS, or with one thread, the
     jobs run one after the other.
     """
-    control = _thread_control()
-    threads = int(control[0]()) if control else 1
+    threads = blas_threads()
     if threads <= 1 or len(jobs) < 2:
         for a, b, c in jobs:
             np.dot(a, b, out=c)
         return
+    control = _thread_control()
     with _batch_lock:
         control[1](1)
         try:
