@@ -43,3 +43,11 @@ def assert_varied(cases, at_least, batches=False):
     assert any(np.max(p.get("pad", 0)) > 0 for p in params)
     if batches:
         assert any(c.arrays["x"].shape[0] > 1 for c in cases)
+
+
+def conv_case_geometry(impl, case):
+    """``(x, w, stride, group, out_hw)`` of a conv2d case, checked by ``impl``'s own geometry."""
+    x, w, p = case.arrays["x"], case.arrays["w"], case.params
+    stride, _, _, group, out_hw = impl.conv_geometry("t", x.shape, w.shape, p.get("stride", 1),
+                                                     p.get("pad", 0), p.get("est", 1), p.get("group", 1))
+    return x, w, stride, group, out_hw

@@ -16,7 +16,7 @@ from reference.optable import OpCase, cases, hard_cases, table
 from reference.pool import pool_geometry
 from reference.tolerance import max_rel_err, tolerance
 
-from ._parity import assert_varied, check_case
+from ._parity import assert_varied, check_case, conv_case_geometry
 
 pytestmark = pytest.mark.skipif(not _gemm.available(np.float64),
                                 reason="NumPy without its bundled OpenBLAS: no tap GEMMs")
@@ -45,10 +45,7 @@ def test_the_table_has_stride1_conv_cases_with_est_groups_and_pads():
 @pytest.mark.parametrize("case", CONV_CASES, ids=[c.name for c in CONV_CASES])
 def test_tap_gemm_convolution_parity(case, dtype, taps_always):
     c = case.astype(dtype)
-    x, w = c.arrays["x"], c.arrays["w"]
-    geo = K.conv_geometry("t", x.shape, w.shape, c.params.get("stride", 1), c.params.get("pad", 0),
-                          c.params.get("est", 1), c.params.get("group", 1))
-    assert K._use_taps(x, w, geo[0], geo[3], geo[4], backward=True)   # the path under test
+    assert K._use_taps(*conv_case_geometry(K, c), backward=True)      # the path under test
     check_case(K, c)
 
 

@@ -12,7 +12,7 @@ from numba_kernels import _gemm, _winograd as W
 from reference.optable import cases, table
 from reference.tolerance import ADJOINT_RTOL, max_rel_err, tolerance
 
-from ._parity import assert_varied, check_case
+from ._parity import assert_varied, check_case, conv_case_geometry
 
 
 @pytest.fixture
@@ -143,10 +143,7 @@ def test_the_table_has_3x3_stride1_cases_with_est_groups_pads_and_hard_cases():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_winograd_parity(case, dtype, winograd_always):
     c = case.astype(dtype)
-    x, w = c.arrays["x"], c.arrays["w"]
-    geo = K.conv_geometry("t", x.shape, w.shape, c.params.get("stride", 1), c.params.get("pad", 0),
-                          c.params.get("est", 1), c.params.get("group", 1))
-    assert K._use_winograd(x, w, geo[0], geo[3], geo[4])          # the path under test
+    assert K._use_winograd(*conv_case_geometry(K, c))             # the path under test
     check_case(K, c)
 
 
