@@ -2,22 +2,16 @@
 states for the rules that are ONNX's own (count_include_pad=0, the floor + end-padding trick, LRN's
 alpha/size).  Skipped without onnxruntime (an optional extra)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+
+from ._load import load_script
 
 pytest.importorskip("onnx", reason="the probes need onnx (pip install econv[onnx])")
 pytest.importorskip("onnxruntime", reason="the probes need onnxruntime (pip install econv[onnx])")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "probe_onnxruntime.py"
-
 
 def load():
-    spec = importlib.util.spec_from_file_location("probe_onnxruntime", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("probe_onnxruntime")
 
 
 def test_probe_verdicts():

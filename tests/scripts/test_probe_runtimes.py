@@ -1,21 +1,18 @@
 """scripts/probe_runtimes.py: the shipped probe nets (tests/data/probes) are exactly what the script
 writes, and its one-line findings read as RUNTIMES.md quotes them."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from ._load import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "probe_runtimes.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("probe_runtimes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("probe_runtimes")
 
 
 def test_shipped_probes_are_the_scripts(script, tmp_path):

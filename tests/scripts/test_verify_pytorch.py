@@ -3,9 +3,7 @@ finds Caffe's ceil clip rule difference, PyTorch's pad limit and the two things 
 express, explains all of them, and agrees everywhere else (conv, deconv, ties, the AVE border
 divisor).  Skipped without PyTorch (an optional extra)."""
 
-import importlib.util
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,18 +12,15 @@ import reference as ref
 from reference.optable import cases, hard_cases
 from reference.oracle import verify
 
+from ._load import load_script
+
 torch = pytest.importorskip("torch", reason="PyTorch is optional (pip install econv[bench]); "
                                              "scripts/verify_pytorch.py needs it")
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "verify_pytorch.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("verify_pytorch", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("verify_pytorch")
 
 
 @pytest.fixture(scope="module")

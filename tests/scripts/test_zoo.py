@@ -1,16 +1,15 @@
 """scripts/zoo.py on the two BVLC deploy files kept in tests/data/zoo (seeded, one child process each)."""
 
-import importlib.util
 import json
 import os
 
 import pytest
 
+from ._load import load_script
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 DATA = os.path.join(ROOT, "tests", "data", "zoo")
-_spec = importlib.util.spec_from_file_location("zoo_script", os.path.join(ROOT, "scripts", "zoo.py"))
-zoo = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(zoo)
+zoo = load_script("zoo")
 
 
 def test_zoo_table_on_two_small_nets(tmp_path):
