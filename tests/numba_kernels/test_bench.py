@@ -1,13 +1,14 @@
 """``econv bench`` (numba_kernels.bench): the subcommand parses, runs end to end on a tiny
 configuration, prints ratios and saves JSON.  (Speed itself is measured, never asserted.)"""
 
-import argparse
 import io
 import json
 
 import pytest
 
 from numba_kernels import bench
+
+from ._bench_cli import bench_args
 
 
 @pytest.fixture
@@ -17,15 +18,9 @@ def tiny(monkeypatch):
     monkeypatch.setattr(bench, "SETTLE", 0.0)
 
 
-def parser():
-    p = argparse.ArgumentParser(prog="econv")
-    bench.add_parser(p.add_subparsers(dest="command"))
-    return p
-
-
 def test_bench_subcommand_runs_and_saves_json(tiny, tmp_path, capsys):
     path = tmp_path / "bench.json"
-    args = parser().parse_args(["bench", "--quick", "--repeat", "1", "--json", str(path)])
+    args = bench_args("bench", "--quick", "--repeat", "1", "--json", str(path))
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "machine:" in out and "eConv forward" in out and "ePool MAX k2 p0 fwd" in out
@@ -64,6 +59,6 @@ def test_default_sizes_are_conv5_plus_a_64_and_a_256_channel_layer():
 def test_bench_without_reference_and_bad_repeat(tiny):
     result = bench.run(repeat=1, with_reference=False, out=io.StringIO())
     assert all("reference" not in r["times"] for r in result["results"])
-    args = parser().parse_args(["bench", "--repeat", "0"])
+    args = bench_args("bench", "--repeat", "0")
     with pytest.raises(ValueError, match="repeat"):
         args.func(args)

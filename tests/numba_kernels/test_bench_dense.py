@@ -1,13 +1,14 @@
 """``econv bench --dense``: multiply-adds counted right on nets small enough to count by hand, and the
 dense VGG-16 section runs in --quick mode with sane numbers (speed itself is measured, never asserted)."""
 
-import argparse
 import json
 
 import pytest
 
 from numba_kernels import bench
 from reference import Net, densify
+
+from ._bench_cli import bench_args
 
 
 def L(name, type_, bottom, **p):
@@ -43,10 +44,8 @@ def test_multiply_adds_by_hand():
 
 def test_dense_section_quick_runs_with_sane_numbers(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "SETTLE", 0.0)
-    p = argparse.ArgumentParser(prog="econv")
-    bench.add_parser(p.add_subparsers(dest="command"))
     path = tmp_path / "dense.json"
-    args = p.parse_args(["bench", "--dense", "--quick", "--repeat", "2", "--json", str(path)])
+    args = bench_args("bench", "--dense", "--quick", "--repeat", "2", "--json", str(path))
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "dense / baseline: time x" in out and "shift-and-stitch tree (21 nets)" in out

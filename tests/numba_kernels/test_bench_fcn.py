@@ -4,7 +4,6 @@ with consistent numbers: the ratios it reports are the ratios of the numbers it 
 net equals the baseline on the original grid from pool3 to fuse_pool3, memory in phase order (speed
 itself is measured, never asserted)."""
 
-import argparse
 import io
 import json
 
@@ -13,6 +12,8 @@ import pytest
 
 from numba_kernels import bench, bench_fcn
 from reference.tolerance import tolerance
+
+from ._bench_cli import bench_args
 
 FUSED = ["fc6", "fc7", "score_fr", "upscore2", "score_pool4", "score_pool4c", "fuse_pool4",
          "upscore_pool4", "score_pool3", "score_pool3c", "fuse_pool3"]
@@ -89,10 +90,8 @@ def test_fcn_bad_usage_is_one_line_exit_2(capsys, argv, message):
 @pytest.mark.slow
 def test_fcn_quick_runs_with_consistent_numbers(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(bench, "SETTLE", 0.0)
-    p = argparse.ArgumentParser(prog="econv")
-    bench.add_parser(p.add_subparsers(dest="command"))
     path = tmp_path / "fcn.json"
-    args = p.parse_args(["bench", "--fcn", "--quick", "--repeat", "2", "--json", str(path)])
+    args = bench_args("bench", "--fcn", "--quick", "--repeat", "2", "--json", str(path))
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "dense / baseline: time x" in out and "voc-fcn8s deploy.prototxt as published" in out
