@@ -130,13 +130,14 @@ def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
 # ---- a batch of independent GEMMs as one parallel region --------------------------------------------
 
 _batch_lock = threading.Lock()
-_pool = None
+_pool = None            # the worker threads of dot_batch, and how many
+_pool_size = 0
 
 
 def _workers(n):
-    global _pool
-    if _pool is None or _pool._max_workers < n:
-        _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="econv-gemm")
+    global _pool, _pool_size
+    if _pool_size < n:
+        _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="econv-gemm"), n
     return _pool
 
 

@@ -510,12 +510,6 @@ class Stack:
 SKEW = 16
 
 
-def _filters(w):
-    u = Stack(w.shape[0], w.shape[1], w.dtype)
-    _filter_transform(w, u.flat, u.stride)
-    return u
-
-
 def conv_forward_winograd(x, w, b, pad, est, group, out_hw):
     """conv2d of a 3x3 kernel at stride 1 (``x``, ``w`` C-contiguous, one dtype); returns ``y``."""
     n, c, h, wd = x.shape

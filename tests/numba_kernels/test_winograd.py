@@ -85,7 +85,8 @@ def test_filter_transform_of_a_literal_kernel():
     # G w G^T for w = e_00 (only the top-left tap) is the outer product of G's first column
     w = np.zeros((1, 1, 3, 3))
     w[0, 0, 0, 0] = 1.0
-    u = W._filters(w)
+    u = W.Stack(1, 1, w.dtype)
+    W._filter_transform(w, u.flat, u.stride)
     g0 = np.array([1.0, 0.5, 0.5, 0.0])
     np.testing.assert_array_equal(_unstack(u)[:, 0, 0].reshape(4, 4), np.outer(g0, g0))
 
