@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "gemm", "dot_batch", "dot_rows", "blas_threads"]
+__all__ = ["available", "gemm", "dot_into", "dot_batch", "dot_rows", "blas_threads"]
 
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -127,6 +127,31 @@ def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
     return c
 
 
+def _row_major(a):
+    """``(m, transposed)``: ``m`` a view :func:`gemm` takes (unit stride along its last axis) with
+    ``a == m.T`` when ``transposed``; a copy only when ``a`` is neither row- nor column-major."""
+    item = a.itemsize
+    if a.shape[1] <= 1 or a.strides[1] == item:
+        return a, False
+    if a.shape[0] <= 1 or a.strides[0] == item:
+        return a.T, True
+    return np.ascontiguousarray(a), False
+
+
+def dot_into(a, b, c):
+    """``c[...] = a @ b`` for 2-D views; ``c`` may be a window of a bigger matrix (a column range),
+    which ``np.dot(a, b, out=c)`` refuses: then the product goes through :func:`gemm` (or, without
+    NumPy's OpenBLAS, through a temporary)."""
+    if c.flags.c_contiguous:
+        np.dot(a, b, out=c)
+    elif available(c.dtype) and a.dtype == b.dtype == c.dtype and c.strides[1] == c.itemsize:
+        (ma, ta), (mb, tb) = _row_major(a), _row_major(b)
+        gemm(ma, mb, c, trans_a=ta, trans_b=tb, beta=0.0)
+    else:
+        c[...] = np.dot(a, b)
+    return c
+
+
 # ---- a batch of independent GEMMs as one parallel region --------------------------------------------
 
 _batch_lock = threading.Lock()
@@ -142,17 +167,16 @@ def _workers(n):
 
 
 def _drain(jobs, counter):
-    """Run ``np.dot(a, b, out=c)`` for jobs taken from the shared counter until none is left."""
+    """Run :func:`dot_into` for jobs taken from the shared counter until none is left."""
     for k in iter(counter.__next__, None):
         if k >= len(jobs):
             return
-        a, b, c = jobs[k]
-        np.dot(a, b, out=c)
+        dot_into(*jobs[k])
 
 
 def dot_batch(jobs):
-    """``np.dot(a, b, out=c)`` for every ``(a, b, c)`` in ``jobs`` (independent products: no ``c`` is
-    another job's operand), as one parallel region.
+    """``c[...] = a @ b`` (:func:`dot_into`) for every ``(a, b, c)`` in ``jobs`` (independent products:
+    no ``c`` is another job's operand), as one parallel region.
 
     With ``T > 1`` BLAS threads, every multi-threaded call forks and joins the library's pool: when
     the machine is shared and a pool thread waits for a core, the call waits with it for a
@@ -166,8 +190,8 @@ def dot_batch(jobs):
     """
     threads = blas_threads()
     if threads <= 1 or len(jobs) < 2:
-        for a, b, c in jobs:
-            np.dot(a, b, out=c)
+        for job in jobs:
+            dot_into(*job)
         return
     control = _thread_control()
     with _batch_lock:

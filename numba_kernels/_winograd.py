@@ -79,25 +79,77 @@ def axis_tiles(n_out, e):
     return np.array(origins, dtype=np.int64)
 
 
+def full_first(origins, n_out, e):
+    """``origins`` with the full tiles (``origin + e < n_out``) first, then the half-used ones, each
+    part in its given order; and how many are full.
+
+    >>> origins, full = full_first(axis_tiles(6, 2), 6, 2)     # 3 outputs per residue
+    >>> origins.tolist(), full
+    ([0, 1, 4, 5], 2)
+    """
+    full = origins + e < n_out
+    return np.concatenate([origins[full], origins[~full]]), int(full.sum())
+
+
 class Tiles:
-    """Tile origins of one geometry and the padded row length the column transforms read."""
+    """Tile origins of one geometry, their column order, and the padded row length the column
+    transforms read.
+
+    Note [half tiles].  Where a residue has an odd number of outputs along an axis, its last tile
+    there is half used (28 outputs at est 4: 7 per residue, 256 tiles for 196 outputs' worth).  Its
+    missing output never needs the transformed position ``i = 3`` of that axis (row 3 of ``M``:
+    ``A^T``'s first row is ``(1, 1, 1, 0)``), so the GEMMs of those positions skip its column.  For
+    that the columns are ordered in four blocks by (row tile, column tile) kind, half (H) or full
+    (F): ``[HF, FF, FH, HH]``, each ``(n, tile row, tile column)`` within; then the tiles a position
+    ``xi = 4i + j`` needs are one range of columns (:meth:`ranges`): all for ``i, j < 3``, ``FF +
+    FH`` for ``i = 3``, ``HF + FF`` for ``j = 3``, ``FF`` for both.  At 512x28x28 est 4 that is 3600
+    of 4096 GEMM columns.  Without half tiles the order is plain ``(n, tile row, tile column)``.
+    """
 
     def __init__(self, hw, pad, est, out_hw):
         (self.h, self.w), (self.ph, self.pw), (self.eh, self.ew) = hw, pad, est
         self.oh, self.ow = out_hw
-        self.oy = axis_tiles(self.oh, self.eh)
-        self.ox = axis_tiles(self.ow, self.ew)
+        self.oy, self.trf = full_first(axis_tiles(self.oh, self.eh), self.oh, self.eh)
+        ox = axis_tiles(self.ow, self.ew)
+        self.ox, self.tcf = full_first(ox, self.ow, self.ew)
         self.count = self.oy.size * self.ox.size
         # row buffers hold an input row at [pw, pw + W) and zeros around it; a tile reads ox + l*ew
-        self.wpad = max(int(self.ox.max()) + 3 * self.ew + 1, self.pw + self.w)
+        self.wpad = max(int(ox.max()) + 3 * self.ew + 1, self.pw + self.w)
         # ... stored deinterleaved (see _input_transform): position P at slot P % 2ew, index P // 2ew
         self.slot_len = (self.wpad - 1) // (2 * self.ew) + 2
-        residues = self.ox % self.ew
-        self.starts = np.searchsorted(residues, np.arange(self.ew + 1)).astype(np.int64)
+        # per residue a: its full column tiles are ox[starts[0, a]: starts[0, a + 1]], its half one
+        # (if any) ox[tcf + starts[1, a]: tcf + starts[1, a + 1]]
+        residues = np.arange(self.ew + 1)
+        self.starts = np.stack([np.searchsorted(self.ox[:self.tcf] % self.ew, residues),
+                                np.searchsorted(self.ox[self.tcf:] % self.ew, residues)]).astype(np.int64)
 
     def chunks(self, n, channels):
         """Image slices whose ``(16, channels, nb*T)`` buffers hold at most BUDGET elements."""
         return image_chunks(n, 16 * channels * self.count, BUDGET)
+
+    def ranges(self, nb):
+        """``(lo, hi)`` per position ``xi``: the columns (of ``nb`` images) its GEMM needs."""
+        trh, tch = self.oy.size - self.trf, self.ox.size - self.tcf
+        ff = nb * trh * self.tcf
+        fh = ff + nb * self.trf * self.tcf
+        hh = fh + nb * self.trf * tch
+        total = nb * self.count
+        return [((ff, hh) if i == 3 else (0, total)) if j < 3 else ((ff, fh) if i == 3 else (0, fh))
+                for i in range(4) for j in range(4)]
+
+
+@njit(cache=True, inline="always")
+def _bases(n, tr, nb, tr_n, trf, tcf, tch):
+    """Columns of tile ``(n, tr, 0)`` and of ``(n, tr, tcf)``: where tile row ``tr`` of image ``n``
+    starts in its full-column block and in its half-column block (Note [half tiles])."""
+    trh = tr_n - trf
+    ff = nb * trh * tcf
+    fh = ff + nb * trf * tcf
+    if tr < trf:
+        r = n * trf + tr
+        return ff + r * tcf, fh + r * tch
+    r = n * trh + tr - trf
+    return r * tcf, fh + nb * trf * tch + r * tch
 
 
 # ---- the four transforms and their adjoints -----------------------------------------------------
@@ -225,12 +277,27 @@ def _slot_range(r, pw, w, e2):
     return lo, max(lo, hi)
 
 
+@njit(cache=True, inline="always")
+def _column_pass(s, ra, rb, k0, count, vf, out, plane):
+    """``B^T`` along the columns for ``count`` tiles of one residue, tile ``k0 + k`` from row
+    buffers ``ra`` (slot ``a``) and ``rb`` (slot ``a + ew``) into column ``out + k`` of 4 matrices."""
+    for k in range(count):
+        kk = uint64(k0 + k)
+        a0, a1 = s[ra + kk], s[ra + kk + uint64(1)]
+        b0, b1 = s[rb + kk], s[rb + kk + uint64(1)]
+        t = out + uint64(k)
+        vf[t] = a0 - a1
+        vf[t + plane] = b0 + a1
+        vf[t + plane + plane] = a1 - b0
+        vf[t + plane + plane + plane] = b0 - b1
+
+
 @njit(cache=True)
-def _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p):
+def _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p):
     """Task ``p`` of :func:`_input_transform`."""
     nb, c_n, _, w = x.shape
     tr_n = oy.size
-    tc_n = starts[ew]
+    tcf, tch = starts[0, ew], starts[1, ew]
     plane = uint64(stride)                          # from one position xi to the next
     e2 = 2 * ew
     row_len = e2 * slot_len
@@ -252,25 +319,22 @@ def _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, c
                 s[k + uint64(row_len)] = d1[q] + d2[q]
                 s[k + uint64(2 * row_len)] = d2[q] - d1[q]
                 s[k + uint64(3 * row_len)] = d1[q] - d3[q]
-        first = c * cols + (n * tr_n + tr) * tc_n   # v's flat index of (xi 0, c, tile (tr, 0))
+        fb, hb = _bases(n, tr, nb, tr_n, trf, tcf, tch)
         for i in range(4):
             for a in range(ew):
                 ra = uint64(i * row_len + a * slot_len)
                 rb = ra + uint64(ew * slot_len)
-                out = uint64(first + starts[a]) + uint64(4 * i) * plane
-                for k in range(starts[a + 1] - starts[a]):
-                    a0, a1 = s[ra + uint64(k)], s[ra + uint64(k + 1)]
-                    b0, b1 = s[rb + uint64(k)], s[rb + uint64(k + 1)]
-                    t = out + uint64(k)
-                    vf[t] = a0 - a1
-                    vf[t + plane] = b0 + a1
-                    vf[t + plane + plane] = a1 - b0
-                    vf[t + plane + plane + plane] = b0 - b1
+                full = starts[0, a + 1] - starts[0, a]
+                at = uint64(4 * i) * plane + uint64(c * cols)
+                _column_pass(s, ra, rb, 0, full, vf, at + uint64(fb + starts[0, a]), plane)
+                _column_pass(s, ra, rb, full, starts[1, a + 1] - starts[1, a], vf,
+                             at + uint64(hb + starts[1, a]), plane)
 
 
 @njit(parallel=True, cache=True)
-def _input_transform(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
-    """``v[4i + j, c, (n*TR + tr)*TC + tc] = (B^T d B)[i, j]``, ``d`` the tile's 4x4 inputs.
+def _input_transform(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
+    """``v[4i + j, c, column of tile (n, tr, tc)] = (B^T d B)[i, j]``, ``d`` the tile's 4x4 inputs
+    (columns: Note [half tiles]).
 
     Per tile row, ``B^T`` down the 4 input rows goes into 4 padded row buffers, stored
     deinterleaved: padded position ``P`` (image column ``P - pw``) at slot ``P % 2ew``, index
@@ -278,15 +342,31 @@ def _input_transform(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
     + l*ew``: slots ``a, a + ew, a, a + ew`` at indices ``k, k, k + 1, k + 1``, so ``B^T`` along the
     columns is four contiguous loads per tile, and the loop over a residue's tiles vectorizes."""
     for p in prange(x.shape[0] * x.shape[1]):
-        _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p)
+        _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p)
+
+
+@njit(cache=True, inline="always")
+def _column_pass_adjoint(s, ra, rb, k0, count, vf, src, plane):
+    """The adjoint of :func:`_column_pass`: ``B`` along the columns, added into the row buffers."""
+    for k in range(count):                 # the taps at index k ...
+        t = src + uint64(k)
+        kk = uint64(k0 + k)
+        s[ra + kk] += vf[t]
+        v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
+        s[rb + kk] += v1 - v2 + v3
+    for k in range(count):                 # ... and at k + 1 (a second loop: no carried sum)
+        t = src + uint64(k)
+        kk = uint64(k0 + k + 1)
+        s[ra + kk] += vf[t + plane] + vf[t + plane + plane] - vf[t]
+        s[rb + kk] -= vf[t + plane + plane + plane]
 
 
 @njit(cache=True)
-def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, p):
+def _input_transform_adjoint_task(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, p):
     """Task ``p`` of :func:`_input_transform_adjoint`."""
     nb, c_n, h, w = dx.shape
     tr_n = oy.size
-    tc_n = starts[ew]
+    tcf, tch = starts[0, ew], starts[1, ew]
     plane = uint64(stride)
     e2 = 2 * ew
     row_len = e2 * slot_len
@@ -298,22 +378,16 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, 
     s = np.empty(4 * row_len, dx.dtype)
     for tr in range(tr_n):
         s[:] = 0
-        first = c * cols + (n * tr_n + tr) * tc_n
+        fb, hb = _bases(n, tr, nb, tr_n, trf, tcf, tch)
         for i in range(4):                         # B along the columns, into the row buffers
             for a in range(ew):
                 ra = uint64(i * row_len + a * slot_len)
                 rb = ra + uint64(ew * slot_len)
-                src = uint64(first + starts[a]) + uint64(4 * i) * plane
-                count = starts[a + 1] - starts[a]
-                for k in range(count):             # the taps at index k ...
-                    t = src + uint64(k)
-                    s[ra + uint64(k)] += vf[t]
-                    v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
-                    s[rb + uint64(k)] += v1 - v2 + v3
-                for k in range(count):             # ... and at k + 1 (a second loop: no carried sum)
-                    t = src + uint64(k)
-                    s[ra + uint64(k + 1)] += vf[t + plane] + vf[t + plane + plane] - vf[t]
-                    s[rb + uint64(k + 1)] -= vf[t + plane + plane + plane]
+                full = starts[0, a + 1] - starts[0, a]
+                at = uint64(4 * i) * plane + uint64(c * cols)
+                _column_pass_adjoint(s, ra, rb, 0, full, vf, at + uint64(fb + starts[0, a]), plane)
+                _column_pass_adjoint(s, ra, rb, full, starts[1, a + 1] - starts[1, a], vf,
+                                     at + uint64(hb + starts[1, a]), plane)
         r = oy[tr] - ph                            # B down the rows: (s0, s1 - s2 + s3, ...)
         for k in range(4):
             rk = r + k * eh
@@ -337,16 +411,16 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, 
 
 
 @njit(parallel=True, cache=True)
-def _input_transform_adjoint(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_len, dx):
+def _input_transform_adjoint(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx):
     """``dx[n, c] = `` the sum over tiles of ``B dV B^T`` at the tile's inputs (the adjoint of
     :func:`_input_transform`, same deinterleaved buffers); one plane per task, so no two tasks
     write one pixel."""
     for p in prange(dx.shape[0] * dx.shape[1]):
-        _input_transform_adjoint_task(vf, stride, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, p)
+        _input_transform_adjoint_task(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, p)
 
 
 @njit(cache=True)
-def _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p):
+def _output_transform_task(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y, p):
     """Task ``p`` of :func:`_output_transform`."""
     nb, o_n, oh, ow = y.shape
     tr_n, tc_n = oy.size, ox.size
@@ -358,9 +432,9 @@ def _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p):
     for tr in range(tr_n):
         y0 = oy[tr]
         y1 = y0 + eh
-        first = o * cols + (n * tr_n + tr) * tc_n
+        fb, hb = _bases(n, tr, nb, tr_n, trf, tcf, tc_n - tcf)
         for tc in range(tc_n):
-            t = uint64(first + tc)
+            t = uint64(o * cols + (fb + tc if tc < tcf else hb + tc - tcf))
             # A^T along the columns of M, row by row: (u_i, w_i) = (m0 + m1 + m2, m1 - m2 - m3)
             m0, m1, m2, m3 = mf[t], mf[t + plane], mf[t + plane2], mf[t + plane3]
             u0, w0 = m0 + m1 + m2, m1 - m2 - m3
@@ -385,14 +459,14 @@ def _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p):
 
 
 @njit(parallel=True, cache=True)
-def _output_transform(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y):
+def _output_transform(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y):
     """``y`` tile ``= A^T M A (+ b)``, only the tile's outputs that lie in ``y``."""
     for p in prange(y.shape[0] * y.shape[1]):
-        _output_transform_task(mf, stride, cols, oy, ox, eh, ew, b, has_bias, y, p)
+        _output_transform_task(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y, p)
 
 
 @njit(cache=True)
-def _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p):
+def _output_transform_adjoint_task(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols, p):
     """Task ``p`` of :func:`_output_transform_adjoint`."""
     nb, o_n, oh, ow = dy.shape
     tr_n, tc_n = oy.size, ox.size
@@ -403,7 +477,7 @@ def _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p):
     for tr in range(tr_n):
         y0 = oy[tr]
         y1 = y0 + eh
-        first = o * cols + (n * tr_n + tr) * tc_n
+        fb, hb = _bases(n, tr, nb, tr_n, trf, tcf, tc_n - tcf)
         for tc in range(tc_n):
             x0 = ox[tc]
             x1 = x0 + ew
@@ -411,7 +485,7 @@ def _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p):
             g01 = dy[n, o, y0, x1] + 0.0 if x1 < ow else 0.0
             g10 = dy[n, o, y1, x0] + 0.0 if y1 < oh else 0.0
             g11 = dy[n, o, y1, x1] + 0.0 if (y1 < oh and x1 < ow) else 0.0
-            t = uint64(first + tc)
+            t = uint64(o * cols + (fb + tc if tc < tcf else hb + tc - tcf))
             # rows of A dy: (g0, g0 + g1, g0 - g1, -g1); then A along each row: (a, a + c, a - c, -c)
             _put_row(df, t, plane, g00, g01)
             _put_row(df, t + plane4, plane, g00 + g10, g01 + g11)
@@ -420,11 +494,11 @@ def _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p):
 
 
 @njit(parallel=True, cache=True)
-def _output_transform_adjoint(dy, oy, ox, eh, ew, df, stride, cols):
+def _output_transform_adjoint(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols):
     """``dM = A dy_tile A^T`` per tile (the adjoint of :func:`_output_transform`; outputs past the
     end count as 0)."""
     for p in prange(dy.shape[0] * dy.shape[1]):
-        _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, stride, cols, p)
+        _output_transform_adjoint_task(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols, p)
 
 
 @njit(cache=True, inline="always")
@@ -442,19 +516,19 @@ def _put_row(df, t, plane, a, c):
 # share one region: forward [U and V] -> GEMMs -> [y], backward [U, dM and V] -> GEMMs -> [dx and dw].
 
 @njit(parallel=True, cache=True)
-def _forward_in(w, uf, us, x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, filters):
+def _forward_in(w, uf, us, x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, filters):
     """:func:`_filter_transform` (when ``filters``) and :func:`_input_transform` in one region."""
     o_n = w.shape[0] if filters else 0
     for t in prange(o_n + x.shape[0] * x.shape[1]):
         if t < o_n:
             _filter_transform_task(w, uf, us, t)
         else:
-            _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n)
+            _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n)
 
 
 @njit(parallel=True, cache=True)
-def _backward_in(w, uf, us, dy, oy, ox, eh, ew, df, ds, x, starts, ph, pw, slot_len, vf, vs, cols,
-                 filters):
+def _backward_in(w, uf, us, dy, oy, ox, trf, tcf, eh, ew, df, ds, x, starts, ph, pw, slot_len, vf, vs,
+                 cols, filters):
     """:func:`_filter_transform` (when ``filters``), :func:`_output_transform_adjoint` and
     :func:`_input_transform` in one region."""
     o_n = w.shape[0] if filters else 0
@@ -463,19 +537,20 @@ def _backward_in(w, uf, us, dy, oy, ox, eh, ew, df, ds, x, starts, ph, pw, slot_
         if t < o_n:
             _filter_transform_task(w, uf, us, t)
         elif t < o_n + m_n:
-            _output_transform_adjoint_task(dy, oy, ox, eh, ew, df, ds, cols, t - o_n)
+            _output_transform_adjoint_task(dy, oy, ox, trf, tcf, eh, ew, df, ds, cols, t - o_n)
         else:
-            _input_transform_task(x, oy, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n - m_n)
+            _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols,
+                                  t - o_n - m_n)
 
 
 @njit(parallel=True, cache=True)
-def _backward_out(vf, vs, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, duf, dus, dw, filters):
+def _backward_out(vf, vs, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, duf, dus, dw, filters):
     """:func:`_input_transform_adjoint` and (when ``filters``) :func:`_filter_transform_adjoint`."""
     p_n = dx.shape[0] * dx.shape[1]
     o_n = dw.shape[0] if filters else 0
     for t in prange(p_n + o_n):
         if t < p_n:
-            _input_transform_adjoint_task(vf, vs, cols, oy, starts, ph, pw, eh, ew, slot_len, dx, t)
+            _input_transform_adjoint_task(vf, vs, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, t)
         else:
             _filter_transform_adjoint_task(duf, dus, dw, t - p_n)
 
@@ -520,14 +595,16 @@ def conv_forward_winograd(x, w, b, pad, est, group, out_hw):
     bias = b if b is not None else np.zeros(1, x.dtype)
     slices = group_slices(group, c, o)
     for k, part in enumerate(tl.chunks(n, c + o)):
-        cols = (part.stop - part.start) * tl.count
-        v = Stack(c, cols, x.dtype, "V")
-        _forward_in(w, u.flat, u.stride, x[part], tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew,
-                    tl.slot_len, *v.args(), k == 0)
-        m = Stack(o, cols, x.dtype, "M")
-        dot_batch([(u[xi][cout], v[xi][cin], m[xi][cout]) for xi in range(16) for cin, cout in slices])
+        nb = part.stop - part.start
+        v = Stack(c, nb * tl.count, x.dtype, "V")
+        _forward_in(w, u.flat, u.stride, x[part], tl.oy, tl.trf, tl.starts, tl.ph, tl.pw, tl.eh,
+                    tl.ew, tl.slot_len, *v.args(), k == 0)
+        m = Stack(o, nb * tl.count, x.dtype, "M")       # columns a GEMM skips are never read
+        dot_batch([(u[xi][cout], v[xi][cin, lo:hi], m[xi][cout, lo:hi])
+                   for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices])
         del v
-        _output_transform(*m.args(), tl.oy, tl.ox, tl.eh, tl.ew, bias, b is not None, y[part])
+        _output_transform(*m.args(), tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh, tl.ew, bias, b is not None,
+                          y[part])
     return y
 
 
@@ -541,19 +618,27 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
     dx = np.empty_like(x)
     dw = np.empty_like(w)
     slices = group_slices(group, c, o)
-    pairs = [(xi, cin, cout) for xi in range(16) for cin, cout in slices]
     chunks = tl.chunks(n, 3 * c + o)
     for k, part in enumerate(chunks):
-        cols = (part.stop - part.start) * tl.count
+        nb = part.stop - part.start
+        cols = nb * tl.count
         dm, v, dv = Stack(o, cols, x.dtype, "M"), Stack(c, cols, x.dtype, "V"), Stack(c, cols, x.dtype, "dV")
-        _backward_in(w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.eh, tl.ew, *dm.args()[:2],
-                     x[part], tl.starts, tl.ph, tl.pw, tl.slot_len, *v.args(), k == 0)
+        _backward_in(w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh, tl.ew,
+                     *dm.args()[:2], x[part], tl.starts, tl.ph, tl.pw, tl.slot_len, *v.args(), k == 0)
         part_du = du if k == 0 else Stack(o, cg, x.dtype)
-        dot_batch([(dm[xi][cout], v[xi][cin].T, part_du[xi][cout]) for xi, cin, cout in pairs]
-                  + [(u[xi][cout].T, dm[xi][cout], dv[xi][cin]) for xi, cin, cout in pairs])
+        # the columns a position skips have dM = 0 there (Note [half tiles]): they add nothing to dU
+        # and their dV is 0
+        jobs = [(dm[xi][cout, lo:hi], v[xi][cin, lo:hi].T, part_du[xi][cout])
+                for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices]
+        jobs += [(u[xi][cout].T, dm[xi][cout, lo:hi], dv[xi][cin, lo:hi])
+                 for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices]
+        dot_batch(jobs)
+        for xi, (lo, hi) in enumerate(tl.ranges(nb)):
+            dv[xi][:, :lo] = 0
+            dv[xi][:, hi:] = 0
         if k > 0:                                     # chunks of a batch: add each chunk's dU
             du.flat += part_du.flat
         del v
-        _backward_out(*dv.args(), tl.oy, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len, dx[part],
-                      du.flat, du.stride, dw, k == len(chunks) - 1)
+        _backward_out(*dv.args(), tl.oy, tl.trf, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len,
+                      dx[part], du.flat, du.stride, dw, k == len(chunks) - 1)
     return dx, dw

@@ -50,6 +50,47 @@ def test_every_output_is_in_exactly_one_tile(e):
         assert all(o < n_out for o in origins)               # no tile wholly past the end
 
 
+def test_full_tiles_come_first():
+    tl = W.Tiles((28, 28), (4, 4), (4, 4), (28, 28))         # 7 outputs per residue
+    assert tl.oy.tolist() == [0, 8, 16, 1, 9, 17, 2, 10, 18, 3, 11, 19, 24, 25, 26, 27]
+    assert (tl.trf, tl.tcf) == (12, 12) and tl.count == 256
+    assert tl.starts.tolist() == [[0, 3, 6, 9, 12], [0, 1, 2, 3, 4]]
+
+
+def _needs(i, j, y_full, x_full):
+    """Whether a tile needs transformed position (i, j): row 3 only if its second row is used,
+    column 3 only if its second column is."""
+    return (i < 3 or y_full) and (j < 3 or x_full)
+
+
+@pytest.mark.parametrize("geometry", [((28, 28), (4, 4), 2), ((9, 7), (2, 3), 3), ((5, 6), (2, 1), 1),
+                                      ((1, 2), (1, 1), 1), ((28, 28), (2, 2), 1)])
+def test_column_ranges_hold_exactly_the_tiles_each_position_needs(geometry):
+    (oh, ow), (eh, ew), nb = geometry
+    tl = W.Tiles((oh, ow), (eh, ew), (eh, ew), (oh, ow))
+    ranges = tl.ranges(nb)
+    tcf, tch = tl.starts[0, -1], tl.starts[1, -1]
+    seen, needed = [], 0
+    for n in range(nb):
+        for tr, y0 in enumerate(tl.oy):
+            fb, hb = W._bases.py_func(n, tr, nb, tl.oy.size, tl.trf, tcf, tch)
+            for tc, x0 in enumerate(tl.ox):
+                col = fb + tc if tc < tcf else hb + tc - tcf
+                seen.append(col)
+                y_full, x_full = y0 + eh < oh, x0 + ew < ow
+                assert (tr < tl.trf) == y_full and (tc < tl.tcf) == x_full
+                for xi, (lo, hi) in enumerate(ranges):
+                    if _needs(xi // 4, xi % 4, y_full, x_full):
+                        needed += 1
+                        assert lo <= col < hi, (geometry, xi, n, tr, tc)
+    assert sorted(seen) == list(range(nb * tl.count))         # one column per tile
+    assert sum(hi - lo for lo, hi in ranges) == needed        # and no column a position skips
+    if geometry[1] == (4, 4):
+        assert needed == nb * 3600                            # of 16 * 256 = 4096 per image
+    if geometry[1] == (2, 2):
+        assert needed == 16 * 196                             # no half tiles: nothing skipped
+
+
 # ---- transforms: adjoint identities in float64 ----------------------------------------------------
 
 def _tiles(rng):
@@ -104,10 +145,10 @@ def test_input_transform_adjoint():
     tl, (h, w), p, e, _ = _tiles(rng)
     x = rng.standard_normal((2, 3, h, w))
     v = W.Stack(3, 2 * tl.count, np.float64)
-    W._input_transform(x, tl.oy, tl.starts, p[0], p[1], e[0], e[1], tl.slot_len, *v.args())
+    W._input_transform(x, tl.oy, tl.trf, tl.starts, p[0], p[1], e[0], e[1], tl.slot_len, *v.args())
     dv, dx = rng.standard_normal((16, 3, 2 * tl.count)), np.empty_like(x)
-    W._input_transform_adjoint(*_stack(dv).args(), tl.oy, tl.starts, p[0], p[1], e[0], e[1],
-                               tl.slot_len, dx)
+    W._input_transform_adjoint(*_stack(dv).args(), tl.oy, tl.trf, tl.starts, p[0], p[1], e[0],
+                               e[1], tl.slot_len, dx)
     lhs, rhs = np.vdot(_unstack(v), dv), np.vdot(x, dx)
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
@@ -117,9 +158,10 @@ def test_output_transform_adjoint():
     tl, _, _, e, out = _tiles(rng)
     m = rng.standard_normal((16, 4, 2 * tl.count))
     y = np.empty((2, 4) + out)
-    W._output_transform(*_stack(m).args(), tl.oy, tl.ox, e[0], e[1], np.zeros(1), False, y)
+    W._output_transform(*_stack(m).args(), tl.oy, tl.ox, tl.trf, tl.tcf, e[0], e[1], np.zeros(1),
+                        False, y)
     dy, dm = rng.standard_normal(y.shape), W.Stack(4, 2 * tl.count, np.float64)
-    W._output_transform_adjoint(dy, tl.oy, tl.ox, e[0], e[1], *dm.args())
+    W._output_transform_adjoint(dy, tl.oy, tl.ox, tl.trf, tl.tcf, e[0], e[1], *dm.args())
     lhs, rhs = np.vdot(y, dy), np.vdot(m, _unstack(dm))
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
