@@ -90,6 +90,28 @@ def test_gemm_rejects_mismatched_or_strided_operands():
         _gemm.gemm(a, np.ones((4, 3)).T, c)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_dot_into_a_column_window_with_transposed_operands(dtype, monkeypatch):
+    rng = np.random.default_rng(7)
+    a, b = rng.standard_normal((5, 4)).astype(dtype), rng.standard_normal((6, 9)).astype(dtype)
+    big = np.full((5, 9), 7.0, dtype)
+    expected = big.copy()
+    expected[:, 2:6] = a @ b[:4, 3:7]
+    _gemm.dot_into(a, b[:4, 3:7], big[:, 2:6])        # window out, window operand: through gemm
+    np.testing.assert_allclose(big, expected, rtol=1e-6)
+    assert (big[:, :2] == 7).all() and (big[:, 6:] == 7).all()       # nothing outside the window
+    at, bt = a.T.copy().T, b[:4, 3:7].T.copy().T                     # column-major views
+    out = np.zeros((5, 9), dtype)
+    _gemm.dot_into(at, bt, out[:, 1:5])
+    np.testing.assert_allclose(out[:, 1:5], a @ b[:4, 3:7], rtol=1e-6)
+    _gemm.dot_into(a[:, :0], b[:0, :4], out[:, 1:5])                 # K = 0: zeros
+    assert (out[:, 1:5] == 0).all()
+    monkeypatch.setattr(_gemm, "available", lambda dtype: False)    # another BLAS: a temporary
+    _gemm.dot_into(a, b[:4, 3:7], out[:, 5:9])
+    np.testing.assert_allclose(out[:, 5:9], a @ b[:4, 3:7], rtol=1e-6)
+
+
 # ---- MAX argmax ---------------------------------------------------------------------------------
 
 def first_max_argmax(x, kernel, stride=1, pad=0, est=1, round_mode="ceil", pad_end=0):
