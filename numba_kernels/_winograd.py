@@ -277,21 +277,6 @@ def _slot_range(r, pw, w, e2):
     return lo, max(lo, hi)
 
 
-@njit(cache=True, inline="always")
-def _column_pass(s, ra, rb, k0, count, vf, out, plane):
-    """``B^T`` along the columns for ``count`` tiles of one residue, tile ``k0 + k`` from row
-    buffers ``ra`` (slot ``a``) and ``rb`` (slot ``a + ew``) into column ``out + k`` of 4 matrices."""
-    for k in range(count):
-        kk = uint64(k0 + k)
-        a0, a1 = s[ra + kk], s[ra + kk + uint64(1)]
-        b0, b1 = s[rb + kk], s[rb + kk + uint64(1)]
-        t = out + uint64(k)
-        vf[t] = a0 - a1
-        vf[t + plane] = b0 + a1
-        vf[t + plane + plane] = a1 - b0
-        vf[t + plane + plane + plane] = b0 - b1
-
-
 @njit(cache=True)
 def _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p):
     """Task ``p`` of :func:`_input_transform`."""
@@ -324,11 +309,18 @@ def _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stri
             for a in range(ew):
                 ra = uint64(i * row_len + a * slot_len)
                 rb = ra + uint64(ew * slot_len)
-                full = starts[0, a + 1] - starts[0, a]
                 at = uint64(4 * i) * plane + uint64(c * cols)
-                _column_pass(s, ra, rb, 0, full, vf, at + uint64(fb + starts[0, a]), plane)
-                _column_pass(s, ra, rb, full, starts[1, a + 1] - starts[1, a], vf,
-                             at + uint64(hb + starts[1, a]), plane)
+                out = at + uint64(fb + starts[0, a])
+                full = starts[0, a + 1] - starts[0, a]
+                half = at + uint64(hb + starts[1, a]) - uint64(full)    # the half tile's, if any
+                for k in range(full + starts[1, a + 1] - starts[1, a]):
+                    a0, a1 = s[ra + uint64(k)], s[ra + uint64(k + 1)]
+                    b0, b1 = s[rb + uint64(k)], s[rb + uint64(k + 1)]
+                    t = (out if k < full else half) + uint64(k)
+                    vf[t] = a0 - a1
+                    vf[t + plane] = b0 + a1
+                    vf[t + plane + plane] = a1 - b0
+                    vf[t + plane + plane + plane] = b0 - b1
 
 
 @njit(parallel=True, cache=True)
@@ -343,22 +335,6 @@ def _input_transform(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, c
     columns is four contiguous loads per tile, and the loop over a residue's tiles vectorizes."""
     for p in prange(x.shape[0] * x.shape[1]):
         _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p)
-
-
-@njit(cache=True, inline="always")
-def _column_pass_adjoint(s, ra, rb, k0, count, vf, src, plane):
-    """The adjoint of :func:`_column_pass`: ``B`` along the columns, added into the row buffers."""
-    for k in range(count):                 # the taps at index k ...
-        t = src + uint64(k)
-        kk = uint64(k0 + k)
-        s[ra + kk] += vf[t]
-        v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
-        s[rb + kk] += v1 - v2 + v3
-    for k in range(count):                 # ... and at k + 1 (a second loop: no carried sum)
-        t = src + uint64(k)
-        kk = uint64(k0 + k + 1)
-        s[ra + kk] += vf[t + plane] + vf[t + plane + plane] - vf[t]
-        s[rb + kk] -= vf[t + plane + plane + plane]
 
 
 @njit(cache=True)
@@ -383,11 +359,26 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, trf, starts, ph, pw, eh,
             for a in range(ew):
                 ra = uint64(i * row_len + a * slot_len)
                 rb = ra + uint64(ew * slot_len)
-                full = starts[0, a + 1] - starts[0, a]
                 at = uint64(4 * i) * plane + uint64(c * cols)
-                _column_pass_adjoint(s, ra, rb, 0, full, vf, at + uint64(fb + starts[0, a]), plane)
-                _column_pass_adjoint(s, ra, rb, full, starts[1, a + 1] - starts[1, a], vf,
-                                     at + uint64(hb + starts[1, a]), plane)
+                full = starts[0, a + 1] - starts[0, a]
+                src = at + uint64(fb + starts[0, a])
+                for k in range(full):                  # the taps at index k ...
+                    t = src + uint64(k)
+                    s[ra + uint64(k)] += vf[t]
+                    v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
+                    s[rb + uint64(k)] += v1 - v2 + v3
+                for k in range(full):                  # ... and at k + 1 (no carried sum)
+                    t = src + uint64(k)
+                    s[ra + uint64(k + 1)] += vf[t + plane] + vf[t + plane + plane] - vf[t]
+                    s[rb + uint64(k + 1)] -= vf[t + plane + plane + plane]
+                if starts[1, a + 1] > starts[1, a]:    # the residue's half tile, k = full
+                    t = at + uint64(hb + starts[1, a])
+                    k = uint64(full)
+                    s[ra + k] += vf[t]
+                    v1, v2, v3 = vf[t + plane], vf[t + plane + plane], vf[t + plane + plane + plane]
+                    s[rb + k] += v1 - v2 + v3
+                    s[ra + k + uint64(1)] += v2 + v1 - vf[t]
+                    s[rb + k + uint64(1)] -= v3
         r = oy[tr] - ph                            # B down the rows: (s0, s1 - s2 + s3, ...)
         for k in range(4):
             rk = r + k * eh
