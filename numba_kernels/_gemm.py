@@ -14,13 +14,14 @@ another BLAS (MKL, Accelerate, a system OpenBLAS), and callers then fall back to
 from __future__ import annotations
 
 import ctypes
+import functools
 import glob
-import itertools
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from . import _tasks
 
 __all__ = ["available", "gemm", "dot_into", "dot_batch", "dot_rows", "blas_threads"]
 
@@ -155,55 +156,32 @@ def dot_into(a, b, c):
 # ---- a batch of independent GEMMs as one parallel region --------------------------------------------
 
 _batch_lock = threading.Lock()
-_pool = None            # the worker threads of dot_batch, and how many
-_pool_size = 0
-
-
-def _workers(n):
-    global _pool, _pool_size
-    if _pool_size < n:
-        _pool, _pool_size = ThreadPoolExecutor(max_workers=n, thread_name_prefix="econv-gemm"), n
-    return _pool
-
-
-def _drain(jobs, counter):
-    """Run :func:`dot_into` for jobs taken from the shared counter until none is left."""
-    for k in iter(counter.__next__, None):
-        if k >= len(jobs):
-            return
-        dot_into(*jobs[k])
 
 
 def dot_batch(jobs):
     """``c[...] = a @ b`` (:func:`dot_into`) for every ``(a, b, c)`` in ``jobs`` (independent products:
-    no ``c`` is another job's operand), as one parallel region.
+    no ``c`` is another job's operand), as one parallel region (:func:`._tasks.run`).
 
     With ``T > 1`` BLAS threads, every multi-threaded call forks and joins the library's pool: when
     the machine is shared and a pool thread waits for a core, the call waits with it for a
     scheduler slice (measured on 2 shared cores: 16 GEMMs of 512x512x196 took 124 ms with 2 BLAS
     threads and 13 ms with 1).  So the batch runs single-threaded BLAS calls on ``T`` Python
-    threads (NumPy releases the GIL inside BLAS) that take jobs from one counter: the caller
-    works too, and a thread that gets no core leaves its jobs to the others instead of stalling
-    them.  The library's thread count is 1 during the batch (a process-wide setting; batches are
+    threads (NumPy releases the GIL inside BLAS) that take jobs from one counter
+    (:mod:`._tasks`): the caller works too, and a thread that gets no core leaves its jobs to the
+    others instead of stalling them.  The library's thread count is 1 during the batch (a process-wide setting; batches are
     serialized by a lock) and restored after.  Without NumPy's OpenBLAS, or with one thread, the
     jobs run one after the other.
     """
     threads = blas_threads()
+    tasks = [functools.partial(dot_into, a, b, c) for a, b, c in jobs]
     if threads <= 1 or len(jobs) < 2:
-        for job in jobs:
-            dot_into(*job)
+        _tasks.run(tasks, 1)
         return
     control = _thread_control()
     with _batch_lock:
         control[1](1)
         try:
-            counter = itertools.count()
-            helpers = [_workers(threads - 1).submit(_drain, jobs, counter)
-                       for _ in range(min(threads, len(jobs)) - 1)]
-            _drain(jobs, counter)
-            for f in helpers:
-                if not f.cancel():                  # started: it finishes its one job in flight
-                    f.result()
+            _tasks.run(tasks, threads)
         finally:
             control[1](threads)
 

@@ -24,7 +24,9 @@ j*e_w - p_w)``: outputs ``e`` apart along an axis share the dilated lattice, so 
 ``{oy0, oy0 + e_h} x {ox0, ox0 + e_w}`` and its inputs ``oy0 - p_h + {0, 1, 2, 3}*e_h`` (rows) by
 ``ox0 - p_w + {0, 1, 2, 3}*e_w`` (columns), zeros outside the image.  Tile origins per axis
 (:func:`axis_tiles`) run over the residues ``a < e`` and ``a + 2e*q``; a tile whose second output
-falls past the end is half used (at 28 outputs, est 4: 7 per residue, so 4 tiles for 3.5).
+falls past the end is half used (at 28 outputs, est 4: 7 per residue, so 4 tiles for 3.5), and the
+GEMMs of the transformed positions its used outputs never read skip its column (Note [half tiles]
+in :class:`Tiles`: 3600 instead of 4096 GEMM columns per image at 28x28 est 4).
 
 The backward is the adjoint of each stage (the forward is linear in ``x`` and in ``w``)::
 
@@ -39,8 +41,9 @@ Caffe computes this convolution as im2col + GEMM (``conv_layer.cpp`` 8-21,
 
 Layout: ``U`` (16, O, C/G), ``V`` (16, C, nb*T), ``M`` (16, O, nb*T), each a :class:`Stack` of 16
 matrices (skewed apart, Note [skew]; kept between calls, :mod:`._workspace`), the columns ``(n, tile
-row, tile column)``, so each group's rows are contiguous and every GEMM is one ``np.dot`` on whole
-matrices, all 16 (32 in the backward) in one :func:`._gemm.dot_batch`.  The transforms are
+row, tile column)`` (in four blocks where there are half tiles, Note [half tiles]), so each group's
+rows are contiguous and every GEMM is one BLAS call on a column range of whole matrices, all 16 (32
+in the backward) in one :func:`._gemm.dot_batch`.  The transforms are
 separable: ``B^T`` down the 4 input rows of a tile row over whole image rows, then along the columns
 from zero-padded row buffers deinterleaved by position mod ``2*est`` (contiguous loads, no bounds
 test per tap); the filter transforms run as one-output-stream passes (:func:`_pass_g`) so they
@@ -54,11 +57,15 @@ each residue's last tile is half used); backward 1.22-1.80x at 56x56, 0.95-1.27x
 
 from __future__ import annotations
 
+import functools
+
+import numba
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
 
 from reference.checks import group_slices
 
+from . import _tasks
 from ._args import image_chunks
 from ._gemm import dot_batch
 from ._workspace import scratch
@@ -217,13 +224,14 @@ def _filter_transform_task(w, uf, stride, o):
         _pass_copy(buf, row + 2 * c_n, uf, k + 3 * stride, c_n)
 
 
-@njit(parallel=True, cache=True)
-def _filter_transform(w, uf, stride):
-    """``U[4i + j][o, c] = (G w[o, c] G^T)[i, j]`` into the :class:`Stack` buffer ``uf``.
+@njit(nogil=True, cache=True)
+def _filter_transform(w, uf, stride, t0, t1):
+    """``U[4i + j][o, c] = (G w[o, c] G^T)[i, j]`` into the :class:`Stack` buffer ``uf``, for the
+    output channels ``t0 <= o < t1`` (each a task, :func:`_filter_transform_task`).
 
     Per output channel the taps are first copied to ``taps[3i + q, c]`` (an L1-sized buffer), so
     the transform itself runs over ``c`` with unit strides everywhere and vectorizes."""
-    for o in prange(w.shape[0]):
+    for o in range(t0, t1):
         _filter_transform_task(w, uf, stride, o)
 
 
@@ -255,11 +263,11 @@ def _filter_transform_adjoint_task(duf, stride, dw, o):
             dwf[dst + uint64(c * 9 + k)] = buf[uint64(taps + k * c_n + c)]
 
 
-@njit(parallel=True, cache=True)
-def _filter_transform_adjoint(duf, stride, dw):
-    """``dw[o, c] = G^T dU[o, c] G`` (the adjoint of :func:`_filter_transform`, through the same
-    per-channel tap buffer, in the other order)."""
-    for o in prange(dw.shape[0]):
+@njit(nogil=True, cache=True)
+def _filter_transform_adjoint(duf, stride, dw, t0, t1):
+    """``dw[o, c] = G^T dU[o, c] G`` for ``t0 <= o < t1`` (the adjoint of :func:`_filter_transform`,
+    through the same per-channel tap buffer, in the other order)."""
+    for o in range(t0, t1):
         _filter_transform_adjoint_task(duf, stride, dw, o)
 
 
@@ -323,17 +331,17 @@ def _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stri
                     vf[t + plane + plane + plane] = b0 - b1
 
 
-@njit(parallel=True, cache=True)
-def _input_transform(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols):
+@njit(nogil=True, cache=True)
+def _input_transform(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, t0, t1):
     """``v[4i + j, c, column of tile (n, tr, tc)] = (B^T d B)[i, j]``, ``d`` the tile's 4x4 inputs
-    (columns: Note [half tiles]).
+    (columns: Note [half tiles]), for the planes ``t0 <= n*C + c < t1``.
 
     Per tile row, ``B^T`` down the 4 input rows goes into 4 padded row buffers, stored
     deinterleaved: padded position ``P`` (image column ``P - pw``) at slot ``P % 2ew``, index
     ``P // 2ew``.  Tile ``k`` of residue ``a`` (origin ``a + 2ew*k``) reads positions ``P = a + 2ew*k
     + l*ew``: slots ``a, a + ew, a, a + ew`` at indices ``k, k, k + 1, k + 1``, so ``B^T`` along the
     columns is four contiguous loads per tile, and the loop over a residue's tiles vectorizes."""
-    for p in prange(x.shape[0] * x.shape[1]):
+    for p in range(t0, t1):
         _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, stride, cols, p)
 
 
@@ -401,12 +409,12 @@ def _input_transform_adjoint_task(vf, stride, cols, oy, trf, starts, ph, pw, eh,
                         dxf[q] -= s[b + r3]
 
 
-@njit(parallel=True, cache=True)
-def _input_transform_adjoint(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx):
-    """``dx[n, c] = `` the sum over tiles of ``B dV B^T`` at the tile's inputs (the adjoint of
-    :func:`_input_transform`, same deinterleaved buffers); one plane per task, so no two tasks
-    write one pixel."""
-    for p in prange(dx.shape[0] * dx.shape[1]):
+@njit(nogil=True, cache=True)
+def _input_transform_adjoint(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, t0, t1):
+    """``dx[n, c] = `` the sum over tiles of ``B dV B^T`` at the tile's inputs, for the planes ``t0
+    <= n*C + c < t1`` (the adjoint of :func:`_input_transform`, same deinterleaved buffers); one
+    plane per task, so no two tasks write one pixel."""
+    for p in range(t0, t1):
         _input_transform_adjoint_task(vf, stride, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, p)
 
 
@@ -449,10 +457,11 @@ def _output_transform_task(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bi
                     y[n, o, y1, x1] = w1 - w2 - w3 + bias
 
 
-@njit(parallel=True, cache=True)
-def _output_transform(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y):
-    """``y`` tile ``= A^T M A (+ b)``, only the tile's outputs that lie in ``y``."""
-    for p in prange(y.shape[0] * y.shape[1]):
+@njit(nogil=True, cache=True)
+def _output_transform(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y, t0, t1):
+    """``y`` tile ``= A^T M A (+ b)``, only the tile's outputs that lie in ``y``, for the planes
+    ``t0 <= n*O + o < t1``."""
+    for p in range(t0, t1):
         _output_transform_task(mf, stride, cols, oy, ox, trf, tcf, eh, ew, b, has_bias, y, p)
 
 
@@ -484,11 +493,11 @@ def _output_transform_adjoint_task(dy, oy, ox, trf, tcf, eh, ew, df, stride, col
             _put_row(df, t + plane4 + plane4 + plane4, plane, -g10, -g11)
 
 
-@njit(parallel=True, cache=True)
-def _output_transform_adjoint(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols):
-    """``dM = A dy_tile A^T`` per tile (the adjoint of :func:`_output_transform`; outputs past the
-    end count as 0)."""
-    for p in prange(dy.shape[0] * dy.shape[1]):
+@njit(nogil=True, cache=True)
+def _output_transform_adjoint(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols, t0, t1):
+    """``dM = A dy_tile A^T`` per tile, for the planes ``t0 <= n*O + o < t1`` (the adjoint of
+    :func:`_output_transform`; outputs past the end count as 0)."""
+    for p in range(t0, t1):
         _output_transform_adjoint_task(dy, oy, ox, trf, tcf, eh, ew, df, stride, cols, p)
 
 
@@ -501,30 +510,40 @@ def _put_row(df, t, plane, a, c):
     df[t + plane + plane + plane] = -c
 
 
-# ---- the parallel regions of the two ops -------------------------------------------------------------
-# Each region forks and joins the thread pool once; on a shared machine a worker waiting for a core
-# stalls its whole region (see :func:`._gemm.dot_batch`), so the transforms that can run side by side
-# share one region: forward [U and V] -> GEMMs -> [y], backward [U, dM and V] -> GEMMs -> [dx and dw].
+# ---- the parallel phases of the two ops ---------------------------------------------------------
+# Each phase is one :func:`._tasks.run` over blocks of its tasks (a thread that gets no core on a
+# shared machine takes fewer blocks instead of stalling the phase); the transforms that can run side
+# by side share one phase: forward [U and V] -> GEMMs -> [y], backward [U, dM and V] -> GEMMs -> [dx
+# and dw].
 
-@njit(parallel=True, cache=True)
-def _forward_in(w, uf, us, x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, filters):
-    """:func:`_filter_transform` (when ``filters``) and :func:`_input_transform` in one region."""
-    o_n = w.shape[0] if filters else 0
-    for t in prange(o_n + x.shape[0] * x.shape[1]):
+TASKS_PER_THREAD = 16   # blocks per thread in a phase: enough for the counter to even out the load
+
+
+def _phase(fn, args, units):
+    """``fn(*args, t0, t1)`` over blocks of ``range(units)`` on Numba's thread count."""
+    threads = numba.get_num_threads()
+    _tasks.run([functools.partial(fn, *args, t0, t1)
+                for t0, t1 in _tasks.blocks(units, TASKS_PER_THREAD * threads)], threads)
+
+
+@njit(nogil=True, cache=True)
+def _forward_in(w, uf, us, x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, o_n, t0, t1):
+    """Tasks ``t0 <= t < t1`` of: :func:`_filter_transform` of the first ``o_n`` output channels
+    (``o_n`` is 0 when ``U`` is already there), then :func:`_input_transform` of every plane."""
+    for t in range(t0, t1):
         if t < o_n:
             _filter_transform_task(w, uf, us, t)
         else:
             _input_transform_task(x, oy, trf, starts, ph, pw, eh, ew, slot_len, vf, vs, cols, t - o_n)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _backward_in(w, uf, us, dy, oy, ox, trf, tcf, eh, ew, df, ds, x, starts, ph, pw, slot_len, vf, vs,
-                 cols, filters):
-    """:func:`_filter_transform` (when ``filters``), :func:`_output_transform_adjoint` and
-    :func:`_input_transform` in one region."""
-    o_n = w.shape[0] if filters else 0
+                 cols, o_n, t0, t1):
+    """Tasks ``t0 <= t < t1`` of: :func:`_filter_transform` (``o_n`` channels, 0 when done),
+    :func:`_output_transform_adjoint` and :func:`_input_transform`."""
     m_n = dy.shape[0] * dy.shape[1]
-    for t in prange(o_n + m_n + x.shape[0] * x.shape[1]):
+    for t in range(t0, t1):
         if t < o_n:
             _filter_transform_task(w, uf, us, t)
         elif t < o_n + m_n:
@@ -534,12 +553,12 @@ def _backward_in(w, uf, us, dy, oy, ox, trf, tcf, eh, ew, df, ds, x, starts, ph,
                                   t - o_n - m_n)
 
 
-@njit(parallel=True, cache=True)
-def _backward_out(vf, vs, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, duf, dus, dw, filters):
-    """:func:`_input_transform_adjoint` and (when ``filters``) :func:`_filter_transform_adjoint`."""
+@njit(nogil=True, cache=True)
+def _backward_out(vf, vs, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, duf, dus, dw, t0, t1):
+    """Tasks ``t0 <= t < t1`` of: :func:`_input_transform_adjoint` of every plane, then
+    :func:`_filter_transform_adjoint` of every output channel."""
     p_n = dx.shape[0] * dx.shape[1]
-    o_n = dw.shape[0] if filters else 0
-    for t in prange(p_n + o_n):
+    for t in range(t0, t1):
         if t < p_n:
             _input_transform_adjoint_task(vf, vs, cols, oy, trf, starts, ph, pw, eh, ew, slot_len, dx, t)
         else:
@@ -588,14 +607,15 @@ def conv_forward_winograd(x, w, b, pad, est, group, out_hw):
     for k, part in enumerate(tl.chunks(n, c + o)):
         nb = part.stop - part.start
         v = Stack(c, nb * tl.count, x.dtype, "V")
-        _forward_in(w, u.flat, u.stride, x[part], tl.oy, tl.trf, tl.starts, tl.ph, tl.pw, tl.eh,
-                    tl.ew, tl.slot_len, *v.args(), k == 0)
+        o_n = o if k == 0 else 0                         # U once, with the first chunk
+        _phase(_forward_in, (w, u.flat, u.stride, x[part], tl.oy, tl.trf, tl.starts, tl.ph, tl.pw,
+                             tl.eh, tl.ew, tl.slot_len, *v.args(), o_n), o_n + nb * c)
         m = Stack(o, nb * tl.count, x.dtype, "M")       # columns a GEMM skips are never read
         dot_batch([(u[xi][cout], v[xi][cin, lo:hi], m[xi][cout, lo:hi])
                    for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices])
         del v
-        _output_transform(*m.args(), tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh, tl.ew, bias, b is not None,
-                          y[part])
+        _phase(_output_transform, (*m.args(), tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh, tl.ew, bias,
+                                   b is not None, y[part]), nb * o)
     return y
 
 
@@ -614,8 +634,10 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
         nb = part.stop - part.start
         cols = nb * tl.count
         dm, v, dv = Stack(o, cols, x.dtype, "M"), Stack(c, cols, x.dtype, "V"), Stack(c, cols, x.dtype, "dV")
-        _backward_in(w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh, tl.ew,
-                     *dm.args()[:2], x[part], tl.starts, tl.ph, tl.pw, tl.slot_len, *v.args(), k == 0)
+        o_n = o if k == 0 else 0                         # U once, with the first chunk
+        _phase(_backward_in, (w, u.flat, u.stride, dy[part], tl.oy, tl.ox, tl.trf, tl.tcf, tl.eh,
+                              tl.ew, *dm.args()[:2], x[part], tl.starts, tl.ph, tl.pw, tl.slot_len,
+                              *v.args(), o_n), o_n + nb * o + nb * c)
         part_du = du if k == 0 else Stack(o, cg, x.dtype)
         # the columns a position skips have dM = 0 there (Note [half tiles]): they add nothing to dU
         # and their dV is 0
@@ -630,6 +652,7 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
         if k > 0:                                     # chunks of a batch: add each chunk's dU
             du.flat += part_du.flat
         del v
-        _backward_out(*dv.args(), tl.oy, tl.trf, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew, tl.slot_len,
-                      dx[part], du.flat, du.stride, dw, k == len(chunks) - 1)
+        o_n = o if k == len(chunks) - 1 else 0           # dw once dU holds every chunk's sum
+        _phase(_backward_out, (*dv.args(), tl.oy, tl.trf, tl.starts, tl.ph, tl.pw, tl.eh, tl.ew,
+                               tl.slot_len, dx[part], du.flat, du.stride, dw), nb * c + o_n)
     return dx, dw

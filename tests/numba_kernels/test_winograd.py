@@ -115,8 +115,8 @@ def test_filter_transform_adjoint():
     rng = np.random.default_rng(0)
     w, du = rng.standard_normal((5, 4, 3, 3)), rng.standard_normal((16, 5, 4))
     u, dw = W.Stack(5, 4, np.float64), np.empty((5, 4, 3, 3))
-    W._filter_transform(w, u.flat, u.stride)
-    W._filter_transform_adjoint(_stack(du).flat, u.stride, dw)
+    W._filter_transform(w, u.flat, u.stride, 0, 5)
+    W._filter_transform_adjoint(_stack(du).flat, u.stride, dw, 0, 5)
     lhs, rhs = np.vdot(_unstack(u), du), np.vdot(w, dw)
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0)
     assert abs(lhs) > 1e-3                                   # the identity checked something
@@ -127,7 +127,7 @@ def test_filter_transform_of_a_literal_kernel():
     w = np.zeros((1, 1, 3, 3))
     w[0, 0, 0, 0] = 1.0
     u = W.Stack(1, 1, w.dtype)
-    W._filter_transform(w, u.flat, u.stride)
+    W._filter_transform(w, u.flat, u.stride, 0, 1)
     g0 = np.array([1.0, 0.5, 0.5, 0.0])
     np.testing.assert_array_equal(_unstack(u)[:, 0, 0].reshape(4, 4), np.outer(g0, g0))
 
@@ -145,10 +145,11 @@ def test_input_transform_adjoint():
     tl, (h, w), p, e, _ = _tiles(rng)
     x = rng.standard_normal((2, 3, h, w))
     v = W.Stack(3, 2 * tl.count, np.float64)
-    W._input_transform(x, tl.oy, tl.trf, tl.starts, p[0], p[1], e[0], e[1], tl.slot_len, *v.args())
+    W._input_transform(x, tl.oy, tl.trf, tl.starts, p[0], p[1], e[0], e[1], tl.slot_len, *v.args(),
+                       0, 6)
     dv, dx = rng.standard_normal((16, 3, 2 * tl.count)), np.empty_like(x)
     W._input_transform_adjoint(*_stack(dv).args(), tl.oy, tl.trf, tl.starts, p[0], p[1], e[0],
-                               e[1], tl.slot_len, dx)
+                               e[1], tl.slot_len, dx, 0, 6)
     lhs, rhs = np.vdot(_unstack(v), dv), np.vdot(x, dx)
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
@@ -159,9 +160,9 @@ def test_output_transform_adjoint():
     m = rng.standard_normal((16, 4, 2 * tl.count))
     y = np.empty((2, 4) + out)
     W._output_transform(*_stack(m).args(), tl.oy, tl.ox, tl.trf, tl.tcf, e[0], e[1], np.zeros(1),
-                        False, y)
+                        False, y, 0, 8)
     dy, dm = rng.standard_normal(y.shape), W.Stack(4, 2 * tl.count, np.float64)
-    W._output_transform_adjoint(dy, tl.oy, tl.ox, tl.trf, tl.tcf, e[0], e[1], *dm.args())
+    W._output_transform_adjoint(dy, tl.oy, tl.ox, tl.trf, tl.tcf, e[0], e[1], *dm.args(), 0, 8)
     lhs, rhs = np.vdot(y, dy), np.vdot(m, _unstack(dm))
     assert abs(lhs - rhs) <= ADJOINT_RTOL * max(abs(lhs), 1.0) and abs(lhs) > 1e-3
 
