@@ -47,12 +47,15 @@ in the backward) in one :func:`._gemm.dot_batch`.  The transforms are
 separable: ``B^T`` down the 4 input rows of a tile row over whole image rows, then along the columns
 from zero-padded row buffers deinterleaved by position mod ``2*est`` (contiguous loads, no bounds
 test per tap); the filter transforms run as one-output-stream passes (:func:`_pass_g`) so they
-vectorize.  Each op runs three Numba parallel regions: forward [U, V] -> GEMMs -> [y], backward
-[U, dM, V] -> GEMMs -> [dx, dw] (``_forward_in``, ``_backward_in``, ``_backward_out``).
+vectorize.  Each op runs three phases, each one :func:`._tasks.run` of blocks of tasks on the GEMM
+threads (taken from one counter, so a thread that loses its core takes fewer): forward [U, V] ->
+GEMMs -> [y], backward [U, dM, V] -> GEMMs -> [dx, dw] (``_forward_in``, ``_backward_in``,
+``_backward_out``).  Every task writes its own outputs: the results do not depend on the threads.
 
-Measured (BENCHMARKS.md, 2 shared cores, medians against PyTorch 2.13's oneDNN): forward 1.09-1.37x
-at 512x56x56, 0.84-1.06x at 512x28x28 est 2, 0.69-0.78x at est 4 (7 outputs per lattice residue:
-each residue's last tile is half used); backward 1.22-1.80x at 56x56, 0.95-1.27x at 28x28.
+Measured (BENCHMARKS.md, 2 shared cores, medians of interleaved rounds against PyTorch 2.13's
+oneDNN, three runs): forward 1.28-1.55x at 512x56x56, 1.13-1.28x at 512x28x28 est 2, 0.94-1.06x at
+est 4 (7 outputs per lattice residue: every residue's last tile is half used); backward 1.60-2.03x
+at 56x56, 1.02-1.40x at 28x28.
 """
 
 from __future__ import annotations
@@ -137,12 +140,14 @@ class Tiles:
     def ranges(self, nb):
         """``(lo, hi)`` per position ``xi``: the columns (of ``nb`` images) its GEMM needs."""
         trh, tch = self.oy.size - self.trf, self.ox.size - self.tcf
-        ff = nb * trh * self.tcf
-        fh = ff + nb * self.trf * self.tcf
-        hh = fh + nb * self.trf * tch
-        total = nb * self.count
-        return [((ff, hh) if i == 3 else (0, total)) if j < 3 else ((ff, fh) if i == 3 else (0, fh))
-                for i in range(4) for j in range(4)]
+        ff_start = nb * trh * self.tcf                     # the blocks [HF | FF | FH | HH]
+        fh_start = ff_start + nb * self.trf * self.tcf
+        hh_start = fh_start + nb * self.trf * tch
+        needs = {(False, False): (0, nb * self.count),     # by (i == 3, j == 3): every tile,
+                 (True, False): (ff_start, hh_start),      # the full rows' FF + FH,
+                 (False, True): (0, fh_start),             # the full columns' HF + FF,
+                 (True, True): (ff_start, fh_start)}       # FF
+        return [needs[i == 3, j == 3] for i in range(4) for j in range(4)]
 
 
 @njit(cache=True, inline="always")
@@ -150,13 +155,13 @@ def _bases(n, tr, nb, tr_n, trf, tcf, tch):
     """Columns of tile ``(n, tr, 0)`` and of ``(n, tr, tcf)``: where tile row ``tr`` of image ``n``
     starts in its full-column block and in its half-column block (Note [half tiles])."""
     trh = tr_n - trf
-    ff = nb * trh * tcf
-    fh = ff + nb * trf * tcf
-    if tr < trf:
+    ff_start = nb * trh * tcf                              # the blocks [HF | FF | FH | HH]
+    fh_start = ff_start + nb * trf * tcf
+    if tr < trf:                                           # a full row: FF and FH
         r = n * trf + tr
-        return ff + r * tcf, fh + r * tch
-    r = n * trh + tr - trf
-    return r * tcf, fh + nb * trf * tch + r * tch
+        return ff_start + r * tcf, fh_start + r * tch
+    r = n * trh + tr - trf                                 # a half row: HF and HH
+    return r * tcf, fh_start + nb * trf * tch + r * tch
 
 
 # ---- the four transforms and their adjoints -----------------------------------------------------
