@@ -19,8 +19,9 @@ chunks whose column buffer stays under ``COL_BUDGET`` elements (at least one ima
 
 At stride 1 (every densified layer) there are two faster paths, tried in this order:
 
-- a 3x3 kernel with at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group and
-  ``WINOGRAD_MIN_TILES`` 2x2 output tiles runs as Winograd's F(2x2, 3x3) on the dilated lattice
+- a 3x3 kernel with at least ``WINOGRAD_MIN_CHANNELS`` input and output channels per group,
+  ``WINOGRAD_MIN_TILES`` 2x2 output tiles and ``WINOGRAD_MIN_WORK`` tiles x channels x channels
+  runs as Winograd's F(2x2, 3x3) on the dilated lattice
   (:mod:`numba_kernels._winograd`): 16 GEMMs with 2.25x fewer multiply-adds than im2col, forward
   and backward (the backward is the exact adjoint of each stage); float32 rounding measured at the
   direct method's level;
@@ -107,13 +108,16 @@ DENSE_MIN_PLANES = 8   # stride-1 pooling works plane by plane from this many (n
 # cores (BENCHMARKS.md): at 512x28x28 im2col was 5-8% faster, at 512x56x56 the taps 10-30% faster
 # single-threaded and even with 2 threads, and at 64-256 channels (VGG conv1-conv3) 6-11% slower.
 # 3x3 stride-1 convolutions (every densified VGG layer) by Winograd's F(2x2, 3x3) (_winograd): 2.25x
-# fewer multiply-adds, forward and backward, from this many input and output channels per group and
-# 2x2 tiles per call (images x tiles per image).  Measured on 2 cores (BENCHMARKS.md): 1.3-1.6x im2col's
-# speed at 128-512 channels on 28-112 px planes; at 64 channels and below it ties (the transforms are
-# memory-bound), on 7x7 and 14x14 planes the filter transform of a 512x512 layer costs more than it saves.
+# fewer multiply-adds, forward and backward, from this many input and output channels per group, 2x2
+# tiles per call (images x tiles per image) and tiles x input x output channels per group.  Measured
+# on 2 shared cores (BENCHMARKS.md), forward / backward against im2col: 512 channels at 28-56 px
+# 1.3-2.2x; 64 channels at 224 px 1.8x / 2.0x, at 56 px 1.1x / 1.2x, at 28 px (0.8M of work) 0.8x /
+# 1.0x; 32 channels at 56 px a tie; on 7x7 and 14x14 planes (under 128 tiles) the filter transform of
+# a 512x512 layer costs more than it saves.
 WINOGRAD = True
-WINOGRAD_MIN_CHANNELS = 128
+WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES = 128
+WINOGRAD_MIN_WORK = 1 << 21
 TAPS_MIN_POSITIONS = 2048
 TAPS_MIN_WORK = 1 << 22
 TAPS_MIN_CHANNELS = 256
@@ -183,7 +187,8 @@ def _use_winograd(x, w, stride, group, out_hw):
     o, cg, kh, kw = w.shape
     tiles = x.shape[0] * -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
     return (WINOGRAD and (kh, kw) == (3, 3) and tuple(stride) == (1, 1)
-            and min(cg, o // group) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES)
+            and min(cg, o // group) >= WINOGRAD_MIN_CHANNELS and tiles >= WINOGRAD_MIN_TILES
+            and tiles * cg * (o // group) >= WINOGRAD_MIN_WORK)
 
 
 def conv2d(x, w, b=None, stride=1, pad=0, est=1, group=1):

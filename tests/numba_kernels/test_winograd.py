@@ -19,6 +19,7 @@ from ._parity import assert_varied, check_case, conv_case_geometry
 def winograd_always(monkeypatch):
     monkeypatch.setattr(K, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(K, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(K, "WINOGRAD_MIN_WORK", 1)
 
 
 def _pair(v):
@@ -230,7 +231,10 @@ def test_default_dispatch():
     assert K._use_winograd(x, w, (1, 1), 1, (28, 28))
     assert not K._use_winograd(x, w, (2, 2), 1, (14, 14))                      # strided
     assert not K._use_winograd(x[:, :, :7, :7], w, (1, 1), 1, (7, 7))          # 16 tiles: too few
-    assert not K._use_winograd(x[:, :64], w[:64, :64], (1, 1), 1, (28, 28))    # 64 channels
+    assert not K._use_winograd(x[:, :64], w[:64, :64], (1, 1), 1, (28, 28))    # 196 * 64 * 64: too little
+    big = np.zeros((1, 64, 56, 56), np.float32)
+    assert K._use_winograd(big, w[:64, :64], (1, 1), 1, (56, 56))              # 784 * 64 * 64
+    assert not K._use_winograd(big[:, :32], w[:32, :32], (1, 1), 1, (56, 56))  # 32 channels
     assert not K._use_winograd(x, np.zeros((512, 512, 5, 5), np.float32), (1, 1), 1, (28, 28))
 
 

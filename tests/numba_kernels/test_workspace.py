@@ -50,6 +50,7 @@ def test_outputs_never_alias_scratch(winograd, monkeypatch):
     # two calls in a row: the first call's results must survive the second
     monkeypatch.setattr(K, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(K, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(K, "WINOGRAD_MIN_WORK", 1)
     monkeypatch.setattr(K, "WINOGRAD", winograd)
     rng = np.random.default_rng(0)
     x1, x2 = rng.standard_normal((2, 1, 4, 9, 9))
