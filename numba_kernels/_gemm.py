@@ -128,24 +128,34 @@ def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
     return c
 
 
+def _is_row_major(m) -> bool:
+    """Whether the 2-D view ``m`` is a matrix :func:`gemm` takes: unit stride along its last axis, a
+    positive leading dimension of at least its width."""
+    item = m.itemsize
+    rows, cols = m.shape
+    return ((cols <= 1 or m.strides[1] == item)
+            and (rows <= 1 or (m.strides[0] >= max(cols, 1) * item and m.strides[0] % item == 0)))
+
+
 def _row_major(a):
-    """``(m, transposed)``: ``m`` a view :func:`gemm` takes (unit stride along its last axis) with
-    ``a == m.T`` when ``transposed``; a copy only when ``a`` is neither row- nor column-major."""
-    item = a.itemsize
-    if a.shape[1] <= 1 or a.strides[1] == item:
+    """``(m, transposed)``: ``m`` a view :func:`gemm` takes with ``a == m.T`` when ``transposed``; a
+    C-contiguous copy when ``a`` is neither a row- nor a column-major view (negative or zero
+    strides, both axes strided)."""
+    if _is_row_major(a):
         return a, False
-    if a.shape[0] <= 1 or a.strides[0] == item:
+    if _is_row_major(a.T):
         return a.T, True
     return np.ascontiguousarray(a), False
 
 
 def dot_into(a, b, c):
     """``c[...] = a @ b`` for 2-D views; ``c`` may be a window of a bigger matrix (a column range),
-    which ``np.dot(a, b, out=c)`` refuses: then the product goes through :func:`gemm` (or, without
-    NumPy's OpenBLAS, through a temporary)."""
-    if c.flags.c_contiguous:
+    which ``np.dot(a, b, out=c)`` refuses: then the product goes through :func:`gemm`.  Operands of
+    other dtypes than ``c``, or without NumPy's OpenBLAS, go through a temporary."""
+    same = a.dtype == b.dtype == c.dtype
+    if same and c.flags.c_contiguous:
         np.dot(a, b, out=c)
-    elif available(c.dtype) and a.dtype == b.dtype == c.dtype and c.strides[1] == c.itemsize:
+    elif same and available(c.dtype) and _is_row_major(c):
         (ma, ta), (mb, tb) = _row_major(a), _row_major(b)
         gemm(ma, mb, c, trans_a=ta, trans_b=tb, beta=0.0)
     else:

@@ -5,7 +5,7 @@ thread, so when the machine is shared and one thread loses its core for a few mi
 region waits for that thread's share.  Here a thread that has no core simply takes fewer tasks (the
 counter hands each task to whoever asks next).  Measured on 2 shared cores, a 512x28x28 Winograd
 forward whose transforms ran as Numba regions took 15.6-19.7 ms, 13.4-17.4 ms with the same task
-bodies run here (medians of interleaved rounds; the results are bitwise the same).
+bodies run here (medians of interleaved rounds; the same bits).
 
 Tasks are zero-argument callables; for them to run side by side they must release the GIL: NumPy's
 BLAS calls do, and so do ``@njit(nogil=True)`` functions.  With one thread, or one task, they run in
@@ -47,7 +47,8 @@ def _drain(tasks, counter):
 
 def run(tasks, threads: int) -> None:
     """Run every task of ``tasks`` (independent of each other) on up to ``threads`` threads, the
-    caller's included; return when all are done (an exception in a task is raised here)."""
+    caller's included; return when all are done.  A task's exception is raised here, after every
+    thread has stopped (the other threads still run the tasks left)."""
     if threads <= 1 or len(tasks) < 2:
         for task in tasks:
             task()
@@ -55,12 +56,19 @@ def run(tasks, threads: int) -> None:
     counter = itertools.count()
     helpers = [_helpers(threads - 1).submit(_drain, tasks, counter)
                for _ in range(min(threads, len(tasks)) - 1)]
+    failure = None
     try:
         _drain(tasks, counter)
-    finally:
-        for f in helpers:
-            if not f.cancel():                  # started: it finishes the task it took
+    except BaseException as e:  # noqa: BLE001 - raised below, once every helper has stopped
+        failure = e
+    for f in helpers:                           # wait for every started helper, even after a failure
+        if not f.cancel():
+            try:
                 f.result()
+            except BaseException as e:  # noqa: BLE001
+                failure = failure or e
+    if failure is not None:
+        raise failure
 
 
 def blocks(units: int, count: int):

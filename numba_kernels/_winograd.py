@@ -47,15 +47,16 @@ in the backward) in one :func:`._gemm.dot_batch`.  The transforms are
 separable: ``B^T`` down the 4 input rows of a tile row over whole image rows, then along the columns
 from zero-padded row buffers deinterleaved by position mod ``2*est`` (contiguous loads, no bounds
 test per tap); the filter transforms run as one-output-stream passes (:func:`_pass_g`) so they
-vectorize.  Each op runs three phases, each one :func:`._tasks.run` of blocks of tasks on the GEMM
-threads (taken from one counter, so a thread that loses its core takes fewer): forward [U, V] ->
-GEMMs -> [y], backward [U, dM, V] -> GEMMs -> [dx, dw] (``_forward_in``, ``_backward_in``,
-``_backward_out``).  Every task writes its own outputs: the results do not depend on the threads.
+vectorize.  Each op runs three phases, each one :func:`._tasks.run` of blocks of tasks (on Numba's
+thread count, sharing :func:`._gemm.dot_batch`'s helper threads; taken from one counter, so a thread
+that loses its core takes fewer): forward [U, V] -> GEMMs -> [y], backward [U, dM, V] -> GEMMs ->
+[dx, dw] (``_forward_in``, ``_backward_in``, ``_backward_out``).  Every task writes its own
+outputs: the results do not depend on the threads.
 
 Measured (BENCHMARKS.md, 2 shared cores, medians of interleaved rounds against PyTorch 2.13's
-oneDNN, three runs): forward 1.28-1.55x at 512x56x56, 1.13-1.28x at 512x28x28 est 2, 0.94-1.06x at
+oneDNN, five runs): forward 1.06-1.55x at 512x56x56, 1.13-1.28x at 512x28x28 est 2, 0.94-1.10x at
 est 4 (7 outputs per lattice residue: every residue's last tile is half used); backward 1.60-2.03x
-at 56x56, 1.02-1.40x at 28x28.
+at 56x56, 1.21-1.43x at 28x28 est 2, 0.89-1.14x at est 4.
 """
 
 from __future__ import annotations

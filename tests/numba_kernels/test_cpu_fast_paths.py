@@ -107,6 +107,13 @@ def test_dot_into_a_column_window_with_transposed_operands(dtype, monkeypatch):
     np.testing.assert_allclose(out[:, 1:5], a @ b[:4, 3:7], rtol=1e-6)
     _gemm.dot_into(a[:, :0], b[:0, :4], out[:, 1:5])                 # K = 0: zeros
     assert (out[:, 1:5] == 0).all()
+    window = np.zeros((6, 9), dtype)
+    for odd in (a[::-1], np.broadcast_to(a[:1], a.shape), a[:, ::2]):  # negative, zero, 2 strides
+        _gemm.dot_into(odd, b[:odd.shape[1], :4], window[:5, 2:6])
+        np.testing.assert_allclose(window[:5, 2:6], odd @ b[:odd.shape[1], :4], rtol=1e-6)
+    mixed = np.zeros((5, 4))                                         # float64 out of float32 operands
+    _gemm.dot_into(a, b[:4, 3:7], mixed)
+    np.testing.assert_allclose(mixed, a @ b[:4, 3:7], rtol=1e-6)
     monkeypatch.setattr(_gemm, "available", lambda dtype: False)    # another BLAS: a temporary
     _gemm.dot_into(a, b[:4, 3:7], out[:, 5:9])
     np.testing.assert_allclose(out[:, 5:9], a @ b[:4, 3:7], rtol=1e-6)

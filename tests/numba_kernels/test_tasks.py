@@ -30,6 +30,25 @@ def test_an_exception_in_a_task_reaches_the_caller():
     _tasks.run([lambda: None] * 4, 2)                 # and the pool still works afterwards
 
 
+def test_a_failure_waits_for_the_other_threads():
+    # three threads: one task fails early, another is still running; run returns after both
+    import time
+    done = []
+
+    def boom():
+        time.sleep(0.02)
+        raise RuntimeError("early failure")
+
+    def slow():
+        time.sleep(0.2)
+        done.append("slow")
+    for _ in range(3):
+        done.clear()
+        with pytest.raises(RuntimeError, match="early failure"):
+            _tasks.run([lambda: time.sleep(0.005), boom, slow], 3)
+        assert done == ["slow"]
+
+
 @pytest.mark.parametrize("units, count", [(10, 3), (1, 8), (0, 4), (1024, 32), (7, 7), (5, 100)])
 def test_blocks_cover_the_range_once(units, count):
     blocks = _tasks.blocks(units, count)
