@@ -183,7 +183,10 @@ def dot_batch(jobs):
     jobs run one after the other.
     """
     threads = blas_threads()
-    tasks = [functools.partial(dot_into, a, b, c) for a, b, c in jobs]
+    # the biggest products first: the last job a thread takes is a small one, so the threads finish
+    # together (longest-processing-time order)
+    by_size = sorted(jobs, key=lambda job: -job[0].shape[0] * job[0].shape[1] * job[1].shape[1])
+    tasks = [functools.partial(dot_into, a, b, c) for a, b, c in by_size]
     if threads <= 1 or len(jobs) < 2:
         _tasks.run(tasks, 1)
         return
