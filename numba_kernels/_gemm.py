@@ -89,17 +89,22 @@ def available(dtype) -> bool:
     return np.dtype(dtype) in _load()
 
 
+def _is_row_major(m) -> bool:
+    """Whether the 2-D view ``m`` is a matrix :func:`gemm` takes: unit stride along its last axis (the
+    stride of an axis of length 1 does not matter), a leading dimension of at least its width."""
+    item = m.itemsize
+    rows, cols = m.shape
+    return ((cols <= 1 or m.strides[1] == item)
+            and (rows <= 1 or (m.strides[0] >= cols * item and m.strides[0] % item == 0)))
+
+
 def _operand(a):
-    """(pointer, leading dimension) of a row-major 2-D view (unit stride along its last axis; the
-    stride of an axis of length 1 does not matter)."""
-    item = a.itemsize
-    rows, cols = a.shape if a.ndim == 2 else (0, 0)
-    ld = a.strides[0] // item if rows > 1 else max(cols, 1)
-    if a.ndim != 2 or (cols > 1 and a.strides[1] != item) or (rows > 1 and a.strides[0] % item) \
-            or ld < cols:
+    """(pointer, leading dimension) of a row-major 2-D view (:func:`_is_row_major`)."""
+    if a.ndim != 2 or not _is_row_major(a):
         raise ValueError(f"gemm: operand with shape {a.shape} and strides {a.strides} is not a "
                          "row-major matrix view")
-    return a.ctypes.data, ld
+    rows, cols = a.shape
+    return a.ctypes.data, a.strides[0] // a.itemsize if rows > 1 else max(cols, 1)
 
 
 def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
@@ -126,15 +131,6 @@ def gemm(a, b, c, *, trans_a=False, trans_b=False, alpha=1.0, beta=1.0):
     fn(ROW_MAJOR, TRANS if trans_a else NO_TRANS, TRANS if trans_b else NO_TRANS, m, n, ka,
        alpha, pa, lda, pb, ldb, beta, pc, ldc)
     return c
-
-
-def _is_row_major(m) -> bool:
-    """Whether the 2-D view ``m`` is a matrix :func:`gemm` takes: unit stride along its last axis, a
-    positive leading dimension of at least its width."""
-    item = m.itemsize
-    rows, cols = m.shape
-    return ((cols <= 1 or m.strides[1] == item)
-            and (rows <= 1 or (m.strides[0] >= max(cols, 1) * item and m.strides[0] % item == 0)))
 
 
 def _row_major(a):
@@ -217,6 +213,5 @@ def dot_rows(a, b, out=None):
     if threads <= 1 or rows < 2 * threads:
         np.dot(a, b, out=out)
         return out
-    step = -(-rows // threads)
-    dot_batch([(a[r: r + step], b, out[r: r + step]) for r in range(0, rows, step)])
+    dot_batch([(a[r0:r1], b, out[r0:r1]) for r0, r1 in _tasks.blocks(rows, threads)])
     return out
