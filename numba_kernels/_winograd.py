@@ -140,10 +140,8 @@ class Tiles:
 
     def ranges(self, nb):
         """``(lo, hi)`` per position ``xi``: the columns (of ``nb`` images) its GEMM needs."""
-        trh, tch = self.oy.size - self.trf, self.ox.size - self.tcf
-        ff_start = nb * trh * self.tcf                     # the blocks [HF | FF | FH | HH]
-        fh_start = ff_start + nb * self.trf * self.tcf
-        hh_start = fh_start + nb * self.trf * tch
+        ff_start, fh_start, hh_start = _block_starts(nb, self.oy.size, self.trf, self.tcf,
+                                                     self.ox.size - self.tcf)
         needs = {(False, False): (0, nb * self.count),     # by (i == 3, j == 3): every tile,
                  (True, False): (ff_start, hh_start),      # the full rows' FF + FH,
                  (False, True): (0, fh_start),             # the full columns' HF + FF,
@@ -151,18 +149,26 @@ class Tiles:
         return [needs[i == 3, j == 3] for i in range(4) for j in range(4)]
 
 
+@njit(cache=True)
+def _block_starts(nb, tr_n, trf, tcf, tch):
+    """Where the blocks ``FF``, ``FH`` and ``HH`` of ``[HF | FF | FH | HH]`` start (Note [half
+    tiles]); ``trf`` of ``tr_n`` tile rows and ``tcf`` tile columns are full, ``tch`` half."""
+    trh = tr_n - trf
+    ff_start = nb * trh * tcf
+    fh_start = ff_start + nb * trf * tcf
+    return ff_start, fh_start, fh_start + nb * trf * tch
+
+
 @njit(cache=True, inline="always")
 def _bases(n, tr, nb, tr_n, trf, tcf, tch):
     """Columns of tile ``(n, tr, 0)`` and of ``(n, tr, tcf)``: where tile row ``tr`` of image ``n``
     starts in its full-column block and in its half-column block (Note [half tiles])."""
-    trh = tr_n - trf
-    ff_start = nb * trh * tcf                              # the blocks [HF | FF | FH | HH]
-    fh_start = ff_start + nb * trf * tcf
+    ff_start, fh_start, hh_start = _block_starts(nb, tr_n, trf, tcf, tch)
     if tr < trf:                                           # a full row: FF and FH
         r = n * trf + tr
         return ff_start + r * tcf, fh_start + r * tch
-    r = n * trh + tr - trf                                 # a half row: HF and HH
-    return r * tcf, fh_start + nb * trf * tch + r * tch
+    r = n * (tr_n - trf) + tr - trf                        # a half row: HF and HH
+    return r * tcf, hh_start + r * tch
 
 
 # ---- the four transforms and their adjoints -----------------------------------------------------
@@ -647,12 +653,13 @@ def conv_backward_winograd(dy, x, w, pad, est, group, out_hw):
         part_du = du if k == 0 else Stack(o, cg, x.dtype)
         # the columns a position skips have dM = 0 there (Note [half tiles]): they add nothing to dU
         # and their dV is 0
+        ranges = list(enumerate(tl.ranges(nb)))
         jobs = [(dm[xi][cout, lo:hi], v[xi][cin, lo:hi].T, part_du[xi][cout])
-                for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices]
+                for xi, (lo, hi) in ranges for cin, cout in slices]
         jobs += [(u[xi][cout].T, dm[xi][cout, lo:hi], dv[xi][cin, lo:hi])
-                 for xi, (lo, hi) in enumerate(tl.ranges(nb)) for cin, cout in slices]
+                 for xi, (lo, hi) in ranges for cin, cout in slices]
         dot_batch(jobs)
-        for xi, (lo, hi) in enumerate(tl.ranges(nb)):
+        for xi, (lo, hi) in ranges:
             dv[xi][:, :lo] = 0
             dv[xi][:, hi:] = 0
         if k > 0:                                     # chunks of a batch: add each chunk's dU
